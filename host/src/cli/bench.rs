@@ -1,0 +1,169 @@
+//! `riskpipe bench`: measure an engine on a generated crash workload.
+
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use hdrhistogram::Histogram;
+use riskpipe::engine::Engine;
+use riskpipe::generator::{GenParams, Scenario};
+use riskpipe::workload::Workload;
+use riskpipe_proto::DEFAULT_WARN_BPS;
+use serde::Serialize;
+
+use super::default_threads;
+use super::summary::spinner;
+
+/// Engines `riskpipe bench` can measure.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BenchBackend {
+    /// The fast CPU reference engine.
+    Cpu,
+}
+
+/// Arguments of `riskpipe bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Engine to measure.
+    #[arg(long, value_enum, default_value_t = BenchBackend::Cpu)]
+    backend: BenchBackend,
+    /// Accounts in the generated book (about 4 positions each).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
+    accounts: u32,
+    /// Instruments in the generated book.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    instruments: u32,
+    /// Price updates in the generated crash tape.
+    #[arg(long, default_value_t = 2_000)]
+    updates: u64,
+    /// Seed of the generated workload.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Threads (account shards) of the throughput pass.
+    #[arg(long, default_value_t = default_threads(),
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
+    /// Print the result as one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Tick-to-flag latency percentiles in nanoseconds.
+#[derive(Serialize, Debug)]
+struct Latency {
+    p50: u64,
+    p99: u64,
+    p999: u64,
+    max: u64,
+}
+
+/// What `riskpipe bench` measured; the JSON keys are a stable interface.
+#[derive(Serialize, Debug)]
+struct BenchReport {
+    backend: &'static str,
+    accounts: usize,
+    positions: usize,
+    open_positions: usize,
+    instruments: usize,
+    updates: usize,
+    position_updates: u64,
+    flags: usize,
+    threads: usize,
+    latency_ns: Latency,
+    updates_per_s: f64,
+    position_updates_per_s: f64,
+    single_thread_position_updates_per_s: f64,
+}
+
+/// Runs `riskpipe bench`.
+pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let progress = spinner(format!(
+        "generating a crash workload: {} accounts, {} instruments, {} updates",
+        args.accounts, args.instruments, args.updates
+    ));
+    let w = Workload::generate(&GenParams {
+        accounts: args.accounts,
+        instruments: args.instruments,
+        seed: args.seed,
+        scenario: Scenario::Crash,
+        updates: args.updates,
+    })?;
+    progress.finish_and_clear();
+    let BenchBackend::Cpu = args.backend;
+
+    // Latency pass: one thread, each update timed from its arrival to its last flag.
+    let progress = spinner("latency pass (1 thread)".into());
+    let mut engine = Engine::new(&w.book, DEFAULT_WARN_BPS, 1);
+    let position_updates = engine.position_updates(&w.tape);
+    let mut latency = Histogram::<u64>::new(3)?;
+    let mut stepped_flags = engine.load_flags();
+    let started = Instant::now();
+    for u in &w.tape {
+        let arrived = Instant::now();
+        engine.apply(u, &mut stepped_flags);
+        latency.record(arrived.elapsed().as_nanos() as u64)?;
+    }
+    let single_secs = started.elapsed().as_secs_f64().max(1e-9);
+    progress.finish_and_clear();
+
+    // Throughput pass: one thread per shard over the whole tape.
+    let progress = spinner(format!(
+        "throughput pass ({} threads)",
+        usize::from(args.threads)
+    ));
+    let mut engine = Engine::new(&w.book, DEFAULT_WARN_BPS, usize::from(args.threads));
+    let mut flags = engine.load_flags();
+    let started = Instant::now();
+    flags.extend(engine.run(&w.tape));
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    progress.finish_and_clear();
+    anyhow::ensure!(
+        flags == stepped_flags,
+        "the threaded and the stepped runs disagree: this is a bug"
+    );
+
+    let report = BenchReport {
+        backend: "cpu",
+        accounts: w.book.accounts.len(),
+        positions: w.book.positions.len(),
+        open_positions: w.book.open_positions(),
+        instruments: w.book.instruments.len(),
+        updates: w.tape.len(),
+        position_updates,
+        flags: flags.len(),
+        threads: engine.shards(),
+        latency_ns: Latency {
+            p50: latency.value_at_quantile(0.5),
+            p99: latency.value_at_quantile(0.99),
+            p999: latency.value_at_quantile(0.999),
+            max: latency.max(),
+        },
+        updates_per_s: w.tape.len() as f64 / secs,
+        position_updates_per_s: position_updates as f64 / secs,
+        single_thread_position_updates_per_s: position_updates as f64 / single_secs,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print(&report);
+    }
+    Ok(())
+}
+
+fn print(r: &BenchReport) {
+    println!(
+        "workload   crash: {} accounts, {} positions ({} open), {} instruments, {} updates, {} flags",
+        r.accounts, r.positions, r.open_positions, r.instruments, r.updates, r.flags
+    );
+    println!(
+        "cpu        {:.1}M position-updates/s on {} thread(s), {:.1}M on 1 thread; {:.0} updates/s",
+        r.position_updates_per_s / 1e6,
+        r.threads,
+        r.single_thread_position_updates_per_s / 1e6,
+        r.updates_per_s
+    );
+    let l = &r.latency_ns;
+    println!(
+        "latency    per update, 1 thread: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+        l.p50, l.p99, l.p999, l.max
+    );
+}

@@ -1,0 +1,174 @@
+//! One shard of the fast engine: a contiguous range of accounts and every open position they
+//! hold, grouped by instrument so that a price update walks one contiguous run.
+
+use riskpipe_proto::State;
+
+use super::tiers::PackedTiers;
+use crate::book::Book;
+use crate::flags::Flag;
+
+/// Running figures of one account; 32 bytes, so two share a cache line.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub(crate) struct AccountState {
+    pub(crate) margin_e6: u128,
+    pub(crate) equity: i64,
+    pub(crate) state: State,
+}
+
+/// Accounts `first..first + ids.len()` of the book and their open positions.
+pub(crate) struct Shard {
+    first: u32,
+    ids: Vec<u32>,
+    accounts: Vec<AccountState>,
+    /// Positions of instrument `i` are `starts[i]..starts[i + 1]`, sorted by account.
+    starts: Vec<u32>,
+    /// Shard-local account index of each position.
+    account: Vec<u32>,
+    /// `qty · value_per_lot_tick`: equity moves by `qv·ΔP`, notional is `|qv|·P`.
+    qv: Vec<i64>,
+    /// Tier each position was in at the last price, the start of the next search.
+    tier: Vec<u8>,
+    /// The shard's copy of the mark prices, so shards can run a tape independently.
+    prices: Vec<u32>,
+}
+
+impl Shard {
+    /// Builds the shard of accounts `accounts` and evaluates them at the book's mark prices.
+    pub(crate) fn new(
+        book: &Book,
+        tiers: &[PackedTiers],
+        accounts: std::ops::Range<usize>,
+        positions: std::ops::Range<usize>,
+        warn_bps: u32,
+    ) -> Shard {
+        let first = accounts.start as u32;
+        let prices: Vec<u32> = book.instruments.iter().map(|i| i.mark_price).collect();
+        let mut states: Vec<AccountState> = book.accounts[accounts.clone()]
+            .iter()
+            .map(|a| AccountState {
+                margin_e6: 0,
+                equity: a.collateral,
+                state: State::Healthy,
+            })
+            .collect();
+        let mut open = vec![false; states.len()];
+        // Counting sort of the open positions by instrument keeps each run sorted by account.
+        let mut starts = vec![0u32; book.instruments.len() + 1];
+        let held = &book.positions[positions];
+        for p in held.iter().filter(|p| p.qty != 0) {
+            starts[p.instrument as usize + 1] += 1;
+        }
+        for i in 0..book.instruments.len() {
+            starts[i + 1] += starts[i];
+        }
+        let n = starts[book.instruments.len()] as usize;
+        let (mut account, mut qv, mut tier) = (vec![0u32; n], vec![0i64; n], vec![0u8; n]);
+        let mut next = starts.clone();
+        for p in held {
+            let instrument = &book.instruments[p.instrument as usize];
+            let v = instrument.value_per_lot_tick as i64;
+            let local = (p.account - first) as usize;
+            let s = &mut states[local];
+            s.equity += p.qty * (instrument.mark_price as i64 - p.entry_price as i64) * v;
+            if p.qty == 0 {
+                continue;
+            }
+            open[local] = true;
+            let k = next[p.instrument as usize] as usize;
+            next[p.instrument as usize] += 1;
+            let table = &tiers[p.instrument as usize];
+            let notional = p.qty.unsigned_abs() * v as u64 * instrument.mark_price as u64;
+            let t = table.tier_near(0, notional);
+            s.margin_e6 += table.margin_e6(t, notional);
+            account[k] = local as u32;
+            qv[k] = p.qty * v;
+            tier[k] = t as u8;
+        }
+        for (s, open) in states.iter_mut().zip(open) {
+            if open {
+                s.state = State::of_open_account(s.equity, s.margin_e6, warn_bps);
+            }
+        }
+        Shard {
+            first,
+            ids: book.accounts[accounts].iter().map(|a| a.id).collect(),
+            accounts: states,
+            starts,
+            account,
+            qv,
+            tier,
+            prices,
+        }
+    }
+
+    /// Appends a load flag (seq 0) for every account that is not healthy.
+    pub(crate) fn load_flags(&self, flags: &mut Vec<Flag>) {
+        for (s, &id) in self.accounts.iter().zip(&self.ids) {
+            if s.state != State::Healthy {
+                flags.push(flag(riskpipe_proto::LOAD_SEQ, id, s));
+            }
+        }
+    }
+
+    /// Moves instrument `instrument` to `price` and appends a flag, in account order, for each
+    /// account whose state changed. Touches only the positions held in that instrument.
+    #[inline]
+    pub(crate) fn apply(
+        &mut self,
+        seq: u64,
+        instrument: usize,
+        price: u32,
+        table: &PackedTiers,
+        warn_bps: u32,
+        flags: &mut Vec<Flag>,
+    ) {
+        let old = std::mem::replace(&mut self.prices[instrument], price) as u64;
+        let new = price as u64;
+        let delta = new as i64 - old as i64;
+        let run = self.starts[instrument] as usize..self.starts[instrument + 1] as usize;
+        let accounts = &mut self.accounts;
+        let positions = self.account[run.clone()]
+            .iter()
+            .zip(&self.qv[run.clone()])
+            .zip(&mut self.tier[run]);
+        for ((&a, &qv), tier) in positions {
+            let lots_value = qv.unsigned_abs();
+            let (n_old, n_new) = (lots_value * old, lots_value * new);
+            let t_old = *tier as usize;
+            let t_new = table.tier_near(t_old, n_new);
+            *tier = t_new as u8;
+            let s = &mut accounts[a as usize];
+            s.equity += qv * delta;
+            s.margin_e6 =
+                s.margin_e6 - table.margin_e6(t_old, n_old) + table.margin_e6(t_new, n_new);
+            let state = State::of_open_account(s.equity, s.margin_e6, warn_bps);
+            if state != s.state {
+                s.state = state;
+                flags.push(flag(seq, self.ids[a as usize], s));
+            }
+        }
+    }
+
+    /// Open positions held in `instrument`.
+    pub(crate) fn positions_in(&self, instrument: usize) -> usize {
+        (self.starts[instrument + 1] - self.starts[instrument]) as usize
+    }
+
+    /// Figures of book account `index`, if this shard holds it.
+    pub(crate) fn account(&self, index: usize) -> Option<&AccountState> {
+        index
+            .checked_sub(self.first as usize)
+            .and_then(|local| self.accounts.get(local))
+    }
+}
+
+fn flag(seq: u64, account_id: u32, s: &AccountState) -> Flag {
+    Flag {
+        seq,
+        account_id,
+        state: s.state,
+        equity: s.equity,
+        margin_e6: s.margin_e6,
+    }
+}

@@ -1,0 +1,109 @@
+//! Flags: the state changes riskpipe reports, and their `seq,account_id,state,equity,margin_e6`
+//! CSV file, sorted by (seq, account_id).
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+
+use riskpipe_proto::State;
+
+use crate::csv_table::open_table;
+use crate::error::InputError;
+
+/// Columns of a flags file; device backends append a `cycle` column.
+pub const FLAG_COLUMNS: &[&str] = &["seq", "account_id", "state", "equity", "margin_e6"];
+
+/// One account's change of state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Flag {
+    /// Sequence number of the update that caused it (0 for the load).
+    pub seq: u64,
+    /// Account id as in the book.
+    pub account_id: u32,
+    /// The account's new state.
+    pub state: State,
+    /// Equity after the update, in settlement units.
+    pub equity: i64,
+    /// Maintenance margin after the update, in settlement units × 10^6.
+    pub margin_e6: u128,
+}
+
+/// How many flags went to each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlagCounts {
+    /// Flags to `HEALTHY`.
+    pub healthy: u64,
+    /// Flags to `MARGIN_CALL`.
+    pub margin_call: u64,
+    /// Flags to `LIQUIDATE`.
+    pub liquidate: u64,
+}
+
+impl FlagCounts {
+    /// Counts `flags` by new state.
+    pub fn of(flags: &[Flag]) -> Self {
+        let mut counts = FlagCounts::default();
+        for f in flags {
+            match f.state {
+                State::Healthy => counts.healthy += 1,
+                State::MarginCall => counts.margin_call += 1,
+                State::Liquidate => counts.liquidate += 1,
+            }
+        }
+        counts
+    }
+
+    /// All flags.
+    pub fn total(&self) -> u64 {
+        self.healthy + self.margin_call + self.liquidate
+    }
+}
+
+/// Writes `flags` as CSV to `out`.
+pub fn write_flags(out: &mut impl Write, flags: &[Flag]) -> std::io::Result<()> {
+    let mut line = String::with_capacity(96);
+    writeln!(out, "{}", FLAG_COLUMNS.join(","))?;
+    for f in flags {
+        line.clear();
+        let _ = writeln!(
+            line,
+            "{},{},{},{},{}",
+            f.seq, f.account_id, f.state, f.equity, f.margin_e6
+        );
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes `flags` to the file at `path`.
+pub fn write_flags_file(path: &Path, flags: &[Flag]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    write_flags(&mut out, flags)?;
+    out.flush()
+}
+
+/// Reads a flags file (as written by [`write_flags`]).
+pub fn read_flags(path: &Path) -> Result<Vec<Flag>, InputError> {
+    let mut table = open_table(path, FLAG_COLUMNS)?;
+    let mut flags = Vec::new();
+    while let Some(row) = table.next_record()? {
+        let state_text = row.text(2);
+        let state = State::parse(state_text).ok_or_else(|| {
+            row.error(
+                2,
+                format!("`{state_text}` is not HEALTHY, MARGIN_CALL or LIQUIDATE"),
+            )
+        })?;
+        let margin_text = row.text(4);
+        flags.push(Flag {
+            seq: row.int(0)?,
+            account_id: row.int(1)?,
+            state,
+            equity: row.int(3)?,
+            margin_e6: margin_text.parse().map_err(|_| {
+                row.error(4, format!("`{margin_text}` is not a non-negative integer"))
+            })?,
+        });
+    }
+    Ok(flags)
+}

@@ -1,0 +1,15 @@
+//! `riskpipe` (the host crate) owns everything that runs on the venue's server above the
+//! driver: the book, tape and flags file formats, the oracle and the fast CPU reference engine,
+//! the synthetic book generator, and the `riskpipe` command line. The model it implements is
+//! `docs/risk-model.md`; its constants come from `riskpipe-proto`.
+
+pub mod book;
+pub mod csv_table;
+pub mod engine;
+pub mod error;
+pub mod flags;
+#[path = "gen/mod.rs"]
+pub mod generator;
+pub mod oracle;
+pub mod tape;
+pub mod workload;
