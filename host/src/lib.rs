@@ -8,7 +8,6 @@ pub mod csv_table;
 pub mod engine;
 pub mod error;
 pub mod flags;
-#[path = "gen/mod.rs"]
 pub mod generator;
 pub mod oracle;
 pub mod tape;

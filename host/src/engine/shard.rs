@@ -7,13 +7,30 @@ use super::tiers::PackedTiers;
 use crate::book::Book;
 use crate::flags::Flag;
 
-/// Running figures of one account; 32 bytes, so two share a cache line.
+/// Running figures of one account in 24 bytes: the margin (below 2^82) is kept as two words
+/// because a `u128` field would align the record to 32 bytes, and the whole array must stay
+/// as small as possible to stay in cache.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub(crate) struct AccountState {
-    pub(crate) margin_e6: u128,
     pub(crate) equity: i64,
+    margin_lo: u64,
+    margin_hi: u32,
     pub(crate) state: State,
+}
+
+impl AccountState {
+    #[inline(always)]
+    pub(crate) fn margin_e6(&self) -> u128 {
+        (self.margin_hi as u128) << 64 | self.margin_lo as u128
+    }
+
+    #[inline(always)]
+    fn set_margin_e6(&mut self, margin: u128) {
+        debug_assert!(margin < 1 << riskpipe_proto::MARGIN_E6_BITS);
+        self.margin_lo = margin as u64;
+        self.margin_hi = (margin >> 64) as u32;
+    }
 }
 
 /// Accounts `first..first + ids.len()` of the book and their open positions.
@@ -47,9 +64,8 @@ impl Shard {
         let mut states: Vec<AccountState> = book.accounts[accounts.clone()]
             .iter()
             .map(|a| AccountState {
-                margin_e6: 0,
                 equity: a.collateral,
-                state: State::Healthy,
+                ..AccountState::default()
             })
             .collect();
         let mut open = vec![false; states.len()];
@@ -80,14 +96,14 @@ impl Shard {
             let table = &tiers[p.instrument as usize];
             let notional = p.qty.unsigned_abs() * v as u64 * instrument.mark_price as u64;
             let t = table.tier_near(0, notional);
-            s.margin_e6 += table.margin_e6(t, notional);
+            s.set_margin_e6(s.margin_e6() + table.margin_e6(t, notional));
             account[k] = local as u32;
             qv[k] = p.qty * v;
             tier[k] = t as u8;
         }
         for (s, open) in states.iter_mut().zip(open) {
             if open {
-                s.state = State::of_open_account(s.equity, s.margin_e6, warn_bps);
+                s.state = State::of_open_account(s.equity, s.margin_e6(), warn_bps);
             }
         }
         Shard {
@@ -128,21 +144,32 @@ impl Shard {
         let delta = new as i64 - old as i64;
         let run = self.starts[instrument] as usize..self.starts[instrument + 1] as usize;
         let accounts = &mut self.accounts;
-        let positions = self.account[run.clone()]
+        let held = &self.account[run.clone()];
+        let ahead = held
+            .iter()
+            .skip(PREFETCH_DISTANCE)
+            .chain(std::iter::repeat(&0));
+        let positions = held
             .iter()
             .zip(&self.qv[run.clone()])
-            .zip(&mut self.tier[run]);
-        for ((&a, &qv), tier) in positions {
+            .zip(&mut self.tier[run])
+            .zip(ahead);
+        for (((&a, &qv), tier), &next) in positions {
+            prefetch(&accounts[next as usize]);
             let lots_value = qv.unsigned_abs();
             let (n_old, n_new) = (lots_value * old, lots_value * new);
             let t_old = *tier as usize;
             let t_new = table.tier_near(t_old, n_new);
-            *tier = t_new as u8;
+            if t_new != t_old {
+                // Written only on a change, so the tier stream stays clean in cache.
+                *tier = t_new as u8;
+            }
             let s = &mut accounts[a as usize];
             s.equity += qv * delta;
-            s.margin_e6 =
-                s.margin_e6 - table.margin_e6(t_old, n_old) + table.margin_e6(t_new, n_new);
-            let state = State::of_open_account(s.equity, s.margin_e6, warn_bps);
+            let margin =
+                s.margin_e6() - table.margin_e6(t_old, n_old) + table.margin_e6(t_new, n_new);
+            s.set_margin_e6(margin);
+            let state = State::of_open_account(s.equity, margin, warn_bps);
             if state != s.state {
                 s.state = state;
                 flags.push(flag(seq, self.ids[a as usize], s));
@@ -163,12 +190,29 @@ impl Shard {
     }
 }
 
+/// Positions between prefetching an account's figures and using them: enough to cover a
+/// trip to memory at a few nanoseconds per position.
+const PREFETCH_DISTANCE: usize = 32;
+
+/// Asks the CPU to start loading `target`'s cache line; a hint with no effect on results.
+#[inline(always)]
+fn prefetch<T>(target: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch never faults and `target` is a valid reference anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((target as *const T).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = target;
+}
+
 fn flag(seq: u64, account_id: u32, s: &AccountState) -> Flag {
     Flag {
         seq,
         account_id,
         state: s.state,
         equity: s.equity,
-        margin_e6: s.margin_e6,
+        margin_e6: s.margin_e6(),
     }
 }

@@ -38,7 +38,7 @@ const LONG_IF_BEARISH: f64 = 0.25;
 const CLOSED_SHARE: f64 = 0.005;
 
 /// Share of accounts that start in margin call, and that start liquidatable.
-const MARGIN_CALL_SHARE: f64 = 0.03;
+const MARGIN_CALL_SHARE: f64 = 0.02;
 const LIQUIDATE_SHARE: f64 = 0.003;
 
 /// Highest starting margin ratio a healthy account may have once sized, drawn per account in

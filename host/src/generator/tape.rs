@@ -14,10 +14,11 @@ use super::Scenario;
 use super::instruments::Spec;
 use crate::book::rows::PriceRow;
 
-/// Market-factor volatility per round in calm trading: a few seconds of BTC's usual volatility.
-const CALM_SIGMA: f64 = 0.000_25;
+/// Market-factor volatility per round in calm trading: about one second of BTC's usual
+/// volatility (2–3 % a day), the cadence of a mark-price stream.
+const CALM_SIGMA: f64 = 0.000_1;
 /// In a crash, base volatility grows by up to this factor towards the bottom…
-const CRASH_SIGMA_GROWTH: f64 = 3.0;
+const CRASH_SIGMA_GROWTH: f64 = 6.0;
 /// …and each round adds noise in proportion to how far the market falls in it.
 const CRASH_SIGMA_PER_MOVE: f64 = 0.25;
 /// BTC's total fall over a crash tape, drawn per seed.
