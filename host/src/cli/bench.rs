@@ -104,6 +104,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     let single_secs = started.elapsed().as_secs_f64().max(1e-9);
     progress.finish_and_clear();
+    drop(engine);
 
     // Throughput pass: one thread per shard over the whole tape.
     let progress = spinner(format!(

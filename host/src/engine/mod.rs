@@ -3,14 +3,20 @@
 //! A price update touches only the positions held in the ticked instrument. Each account keeps
 //! its running equity and maintenance margin; each position keeps `qty·v` and its current
 //! tier, so an update costs a few multiplies and compares per position and allocates nothing
-//! (flags go into a buffer the caller reuses). Accounts are split into contiguous shards of
-//! about equal position count; a tape is run by one thread per shard, each on its own copy of
-//! the prices, and the flags merged in (seq, account) order.
+//! (flags go into a buffer the caller reuses).
+//!
+//! The account figures are the memory that every update scatters into, so their layout decides
+//! the speed once a book outgrows the cache. The engine numbers accounts internally by the
+//! instruments they hold, most popular first (see [`internal_order`]): the holders of any one
+//! instrument then sit close together, and an update touches about half as many cache lines as
+//! in id order. Flags are sorted back to account-id order. Accounts are split into runs of that
+//! order with about equal position counts (shards); a tape is run by one thread per shard, each
+//! on its own copy of the prices.
 
 mod shard;
 mod tiers;
 
-use riskpipe_proto::State;
+use riskpipe_proto::{MAX_POSITIONS_PER_ACCOUNT, State};
 
 use crate::book::Book;
 use crate::flags::Flag;
@@ -23,6 +29,8 @@ pub struct Engine {
     warn_bps: u32,
     tiers: Vec<PackedTiers>,
     shards: Vec<Shard>,
+    /// Shard and local index of each book account.
+    slots: Vec<(u32, u32)>,
 }
 
 /// An account's running figures, as the engine holds them.
@@ -45,17 +53,23 @@ impl Engine {
             .map(|i| PackedTiers::new(&i.tiers))
             .collect();
         let starts = book.position_starts();
-        let shards = split_accounts(&starts, shards.max(1))
+        let order = internal_order(book, &starts);
+        let mut slots = vec![(0, 0); book.accounts.len()];
+        let shards: Vec<Shard> = split_by_positions(&order, &starts, shards.max(1))
             .into_iter()
-            .map(|accounts| {
-                let positions = starts[accounts.start]..starts[accounts.end];
-                Shard::new(book, &tiers, accounts, positions, warn_bps)
+            .enumerate()
+            .map(|(s, accounts)| {
+                for (local, &a) in accounts.iter().enumerate() {
+                    slots[a as usize] = (s as u32, local as u32);
+                }
+                Shard::new(book, &tiers, accounts, &starts, warn_bps)
             })
             .collect();
         Engine {
             warn_bps,
             tiers,
             shards,
+            slots,
         }
     }
 
@@ -65,12 +79,14 @@ impl Engine {
         for shard in &self.shards {
             shard.load_flags(&mut flags);
         }
+        flags.sort_unstable_by_key(|f| f.account_id);
         flags
     }
 
     /// Applies one update on this thread, appending its flags to `flags` in account order.
     pub fn apply(&mut self, update: &PriceUpdate, flags: &mut Vec<Flag>) {
         let instrument = update.instrument as usize;
+        let first_new = flags.len();
         for shard in &mut self.shards {
             shard.apply(
                 update.seq,
@@ -81,6 +97,7 @@ impl Engine {
                 flags,
             );
         }
+        flags[first_new..].sort_unstable_by_key(|f| f.account_id);
     }
 
     /// Applies a whole tape, one thread per shard, and returns its flags in (seq, account) order.
@@ -90,7 +107,9 @@ impl Engine {
             let mut flags = Vec::new();
             for u in tape {
                 let i = u.instrument as usize;
+                let first_new = flags.len();
                 shard.apply(u.seq, i, u.price, &tiers[i], warn_bps, &mut flags);
+                flags[first_new..].sort_unstable_by_key(|f| f.account_id);
             }
             flags
         };
@@ -108,10 +127,10 @@ impl Engine {
             })
             .expect("a shard thread panicked"),
         };
-        // Shards hold ascending account ranges, so a stable sort by seq restores account order.
-        let mut flags: Vec<Flag> = per_shard.into_iter().flatten().collect();
-        flags.sort_by_key(|f| f.seq);
-        flags
+        per_shard
+            .into_iter()
+            .reduce(|a, b| merge_sorted(&a, &b))
+            .unwrap_or_default()
     }
 
     /// Open positions an update of `instrument` touches.
@@ -131,14 +150,13 @@ impl Engine {
 
     /// Running figures of the account at book index `index`.
     pub fn account(&self, index: usize) -> Option<AccountFigures> {
-        self.shards
-            .iter()
-            .find_map(|s| s.account(index))
-            .map(|s| AccountFigures {
-                equity: s.equity,
-                margin_e6: s.margin_e6(),
-                state: s.state,
-            })
+        let &(shard, local) = self.slots.get(index)?;
+        let s = self.shards[shard as usize].account(local as usize);
+        Some(AccountFigures {
+            equity: s.equity,
+            margin_e6: s.margin_e6(),
+            state: s.state,
+        })
     }
 
     /// Number of shards.
@@ -147,44 +165,91 @@ impl Engine {
     }
 }
 
-/// Splits accounts into at most `parts` contiguous ranges holding about equal numbers of
-/// positions; `starts` is [`Book::position_starts`].
-fn split_accounts(starts: &[usize], parts: usize) -> Vec<std::ops::Range<usize>> {
-    let accounts = starts.len() - 1;
-    let total = starts[accounts];
-    let mut ranges = Vec::with_capacity(parts);
-    let mut begin = 0;
-    for part in 1..=parts {
-        let end = if part == parts {
-            accounts
+/// Merges two flag lists sorted by (seq, account_id) into one.
+fn merge_sorted(a: &[Flag], b: &[Flag]) -> Vec<Flag> {
+    let key = |f: &Flag| (f.seq, f.account_id);
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if key(&a[i]) <= key(&b[j]) {
+            merged.push(a[i]);
+            i += 1;
         } else {
-            let target = total * part / parts;
-            starts
-                .partition_point(|&s| s < target)
-                .clamp(begin, accounts)
-        };
-        if end > begin || (part == parts && ranges.is_empty()) {
-            ranges.push(begin..end);
-            begin = end;
+            merged.push(b[j]);
+            j += 1;
         }
     }
-    ranges
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    merged
+}
+
+/// Book account indices ordered by the instruments each account holds: its open instruments'
+/// popularity ranks (0 = most positions), sorted ascending, compared lexicographically. Holders
+/// of the most popular instrument form one run, holders of the next form runs inside and after
+/// it, and so on, so every instrument's holders cluster. Accounts with no open position go last.
+fn internal_order(book: &Book, starts: &[usize]) -> Vec<u32> {
+    let mut held = vec![0u64; book.instruments.len()];
+    for p in book.positions.iter().filter(|p| p.qty != 0) {
+        held[p.instrument as usize] += 1;
+    }
+    let mut by_popularity: Vec<usize> = (0..held.len()).collect();
+    by_popularity.sort_by_key(|&i| (std::cmp::Reverse(held[i]), i));
+    let mut rank = vec![0u16; held.len()];
+    for (r, &i) in by_popularity.iter().enumerate() {
+        rank[i] = r as u16;
+    }
+    let key = |a: usize| {
+        let mut key = [u16::MAX; MAX_POSITIONS_PER_ACCOUNT];
+        let open = book.positions[starts[a]..starts[a + 1]]
+            .iter()
+            .filter(|p| p.qty != 0);
+        for (slot, p) in key.iter_mut().zip(open) {
+            *slot = rank[p.instrument as usize];
+        }
+        key.sort_unstable();
+        key
+    };
+    let mut order: Vec<([u16; MAX_POSITIONS_PER_ACCOUNT], u32)> = (0..book.accounts.len())
+        .map(|a| (key(a), a as u32))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, a)| a).collect()
+}
+
+/// Splits `order` into at most `parts` runs holding about equal numbers of positions;
+/// `starts` is [`Book::position_starts`].
+fn split_by_positions<'o>(order: &'o [u32], starts: &[usize], parts: usize) -> Vec<&'o [u32]> {
+    let total = starts[starts.len() - 1];
+    let mut runs = Vec::with_capacity(parts);
+    let (mut begin, mut seen) = (0, 0);
+    for (k, &a) in order.iter().enumerate() {
+        seen += starts[a as usize + 1] - starts[a as usize];
+        // Close run number `runs.len() + 1` once it holds its share of the positions.
+        if runs.len() + 1 < parts && seen * parts >= total * (runs.len() + 1) {
+            runs.push(&order[begin..=k]);
+            begin = k + 1;
+        }
+    }
+    if begin < order.len() || runs.is_empty() {
+        runs.push(&order[begin..]);
+    }
+    runs
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_accounts;
+    use super::split_by_positions;
 
     #[test]
     fn splits_cover_every_account_once() {
         let starts = [0, 3, 3, 10, 11, 20];
+        let order = [4, 0, 1, 3, 2];
         for parts in 1..8 {
-            let ranges = split_accounts(&starts, parts);
-            assert_eq!(ranges.first().unwrap().start, 0);
-            assert_eq!(ranges.last().unwrap().end, 5);
-            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
-            assert!(ranges.len() <= parts);
+            let runs = split_by_positions(&order, &starts, parts);
+            assert!(runs.len() <= parts);
+            assert_eq!(runs.concat(), order.to_vec());
         }
-        assert_eq!(split_accounts(&[0], 4), vec![0..0]);
+        assert_eq!(split_by_positions(&[], &[0], 4), vec![&[] as &[u32]]);
     }
 }

@@ -33,9 +33,9 @@ impl AccountState {
     }
 }
 
-/// Accounts `first..first + ids.len()` of the book and their open positions.
+/// A run of accounts in the engine's internal order, and their open positions.
 pub(crate) struct Shard {
-    first: u32,
+    /// Book id of each local account.
     ids: Vec<u32>,
     accounts: Vec<AccountState>,
     /// Positions of instrument `i` are `starts[i]..starts[i + 1]`, sorted by account.
@@ -51,29 +51,33 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    /// Builds the shard of accounts `accounts` and evaluates them at the book's mark prices.
+    /// Builds the shard of book accounts `accounts` (in the engine's internal order; entry `k`
+    /// becomes local account `k`) and evaluates them at the book's mark prices.
+    /// `position_starts` is [`Book::position_starts`].
     pub(crate) fn new(
         book: &Book,
         tiers: &[PackedTiers],
-        accounts: std::ops::Range<usize>,
-        positions: std::ops::Range<usize>,
+        accounts: &[u32],
+        position_starts: &[usize],
         warn_bps: u32,
     ) -> Shard {
-        let first = accounts.start as u32;
         let prices: Vec<u32> = book.instruments.iter().map(|i| i.mark_price).collect();
-        let mut states: Vec<AccountState> = book.accounts[accounts.clone()]
+        let held =
+            |a: u32| &book.positions[position_starts[a as usize]..position_starts[a as usize + 1]];
+        let mut states: Vec<AccountState> = accounts
             .iter()
-            .map(|a| AccountState {
-                equity: a.collateral,
+            .map(|&a| AccountState {
+                equity: book.accounts[a as usize].collateral,
                 ..AccountState::default()
             })
             .collect();
         let mut open = vec![false; states.len()];
-        // Counting sort of the open positions by instrument keeps each run sorted by account.
+        // Counting sort of the open positions by instrument keeps each run in local order.
         let mut starts = vec![0u32; book.instruments.len() + 1];
-        let held = &book.positions[positions];
-        for p in held.iter().filter(|p| p.qty != 0) {
-            starts[p.instrument as usize + 1] += 1;
+        for &a in accounts {
+            for p in held(a).iter().filter(|p| p.qty != 0) {
+                starts[p.instrument as usize + 1] += 1;
+            }
         }
         for i in 0..book.instruments.len() {
             starts[i + 1] += starts[i];
@@ -81,10 +85,13 @@ impl Shard {
         let n = starts[book.instruments.len()] as usize;
         let (mut account, mut qv, mut tier) = (vec![0u32; n], vec![0i64; n], vec![0u8; n]);
         let mut next = starts.clone();
-        for p in held {
+        for (local, p) in accounts
+            .iter()
+            .enumerate()
+            .flat_map(|(local, &a)| held(a).iter().map(move |p| (local, p)))
+        {
             let instrument = &book.instruments[p.instrument as usize];
             let v = instrument.value_per_lot_tick as i64;
-            let local = (p.account - first) as usize;
             let s = &mut states[local];
             s.equity += p.qty * (instrument.mark_price as i64 - p.entry_price as i64) * v;
             if p.qty == 0 {
@@ -107,8 +114,10 @@ impl Shard {
             }
         }
         Shard {
-            first,
-            ids: book.accounts[accounts].iter().map(|a| a.id).collect(),
+            ids: accounts
+                .iter()
+                .map(|&a| book.accounts[a as usize].id)
+                .collect(),
             accounts: states,
             starts,
             account,
@@ -127,7 +136,7 @@ impl Shard {
         }
     }
 
-    /// Moves instrument `instrument` to `price` and appends a flag, in account order, for each
+    /// Moves instrument `instrument` to `price` and appends a flag, in local order, for each
     /// account whose state changed. Touches only the positions held in that instrument.
     #[inline]
     pub(crate) fn apply(
@@ -182,11 +191,9 @@ impl Shard {
         (self.starts[instrument + 1] - self.starts[instrument]) as usize
     }
 
-    /// Figures of book account `index`, if this shard holds it.
-    pub(crate) fn account(&self, index: usize) -> Option<&AccountState> {
-        index
-            .checked_sub(self.first as usize)
-            .and_then(|local| self.accounts.get(local))
+    /// Figures of local account `local`.
+    pub(crate) fn account(&self, local: usize) -> &AccountState {
+        &self.accounts[local]
     }
 }
 
