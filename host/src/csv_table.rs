@@ -105,13 +105,13 @@ impl<R: Read> CsvTable<R> {
             Ok(false) => Ok(None),
             Ok(true) => Ok(Some(Row {
                 file: &self.file,
-                line: self.record.position().map_or(0, |p| p.line()),
+                offset: self.record.position().map_or(0, |p| p.byte()),
                 record: &self.record,
                 order: &self.order,
                 columns: self.columns,
             })),
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| line_at(&self.file, p.byte()));
                 Err(InputError::new(&self.file, line, "record", csv_message(&e)))
             }
         }
@@ -121,6 +121,27 @@ impl<R: Read> CsvTable<R> {
     pub fn bytes_read(&self) -> u64 {
         self.reader.position().byte()
     }
+}
+
+/// The 1-based line of the record the csv reader placed at byte `offset` of `file`.
+///
+/// The reader's own line count lags behind after blank lines and in CRLF files (it marks a
+/// record before skipping the previous terminator), so errors, which are rare, re-read the
+/// file: count the newlines before `offset`, then step over the line ends the reader had not
+/// yet skipped. Returns 0 when the file can no longer be read.
+pub fn line_at(file: &str, offset: u64) -> u64 {
+    let Ok(bytes) = std::fs::read(file) else {
+        return 0;
+    };
+    let offset = (offset as usize).min(bytes.len());
+    let mut line = 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count() as u64;
+    for &b in bytes[offset..]
+        .iter()
+        .take_while(|&&b| b == b'\n' || b == b'\r')
+    {
+        line += u64::from(b == b'\n');
+    }
+    line
 }
 
 /// The csv crate's message, without the position it already puts in our prefix.
@@ -139,7 +160,7 @@ fn csv_message(e: &csv::Error) -> String {
 /// One record of a [`CsvTable`], addressed by the index of the expected column.
 pub struct Row<'t> {
     file: &'t str,
-    line: u64,
+    offset: u64,
     record: &'t csv::StringRecord,
     order: &'t [usize],
     columns: &'static [&'static str],
@@ -163,9 +184,10 @@ macro_rules! field_int {
 field_int!(u8, u32, u64, i64);
 
 impl<'t> Row<'t> {
-    /// 1-based line of this record.
-    pub fn line(&self) -> u64 {
-        self.line
+    /// Where this record starts in its file, as the csv reader counts it: pass it to
+    /// [`line_at`] to name the line in an error.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// The text of expected column `column`.
@@ -175,7 +197,8 @@ impl<'t> Row<'t> {
 
     /// An error about expected column `column` of this record.
     pub fn error(&self, column: usize, message: impl Into<String>) -> InputError {
-        InputError::new(self.file, self.line, self.columns[column], message)
+        let line = line_at(self.file, self.offset);
+        InputError::new(self.file, line, self.columns[column], message)
     }
 
     /// Parses expected column `column` as an integer of type `T`.

@@ -42,7 +42,7 @@ pub fn load_book(dir: &Path) -> Result<Book, InputError> {
     Book::from_rows(&rows, &at)
 }
 
-/// Reads the four files of `dir` without cross-file checks, with the line of every record.
+/// Reads the four files of `dir` without cross-file checks, noting where every record starts.
 pub fn read_rows(dir: &Path) -> Result<(BookRows, RowLocator), InputError> {
     let paths = Table::ALL.map(|t| dir.join(t.file_name()));
     let total: u64 = paths
@@ -55,10 +55,10 @@ pub fn read_rows(dir: &Path) -> Result<(BookRows, RowLocator), InputError> {
             .expect("the template is valid"),
     );
     let mut rows = BookRows::default();
-    let mut lines: [Vec<u64>; 4] = Default::default();
+    let mut offsets: [Vec<u64>; 4] = Default::default();
     let mut done = 0;
     let [instruments, brackets, accounts, positions] = &paths;
-    let [l_instruments, l_brackets, l_accounts, l_positions] = &mut lines;
+    let [l_instruments, l_brackets, l_accounts, l_positions] = &mut offsets;
     rows.instruments = read_file(
         instruments,
         INSTRUMENT_COLUMNS,
@@ -120,14 +120,14 @@ pub fn read_rows(dir: &Path) -> Result<(BookRows, RowLocator), InputError> {
     )?;
     progress.finish_and_clear();
     let names = paths.map(|p| p.display().to_string());
-    Ok((rows, RowLocator::for_files(names, lines)))
+    Ok((rows, RowLocator::for_files(names, offsets)))
 }
 
-/// Reads every record of one file through `parse`, keeping each record's line number.
+/// Reads every record of one file through `parse`, keeping where each record starts.
 fn read_file<T>(
     path: &Path,
     columns: &'static [&'static str],
-    lines: &mut Vec<u64>,
+    offsets: &mut Vec<u64>,
     progress: &ProgressBar,
     done: &mut u64,
     mut parse: impl FnMut(&Row<'_>) -> Result<T, InputError>,
@@ -135,7 +135,7 @@ fn read_file<T>(
     let mut table: CsvTable<File> = open_table(path, columns)?;
     let mut out = Vec::new();
     while let Some(row) = table.next_record()? {
-        lines.push(row.line());
+        offsets.push(row.offset());
         out.push(parse(&row)?);
         if out.len() % PROGRESS_EVERY == 0 {
             progress.set_position(*done + table.bytes_read());

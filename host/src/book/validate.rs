@@ -9,6 +9,7 @@ use riskpipe_proto::{EXPOSURE_LIMIT, MAX_POSITIONS_PER_ACCOUNT, PRICE_MAX};
 
 use super::rows::BookRows;
 use super::{Account, Book, Instrument, Position, TierTable};
+use crate::csv_table::line_at;
 use crate::error::InputError;
 
 /// The four tables of a book folder.
@@ -40,12 +41,13 @@ impl Table {
 
 /// Says where a row came from, so that errors name a real file and line.
 ///
-/// For rows read from files it holds the line of every record; for rows made in memory (the
-/// generator) it names the table file and counts one record per line after the header.
+/// For rows read from files it holds where every record starts, and finds its line only when
+/// an error needs it; for rows made in memory (the generator) it names the table file and
+/// counts one record per line after the header.
 #[derive(Clone, Debug, Default)]
 pub struct RowLocator {
     files: Option<[String; 4]>,
-    lines: [Vec<u64>; 4],
+    offsets: [Vec<u64>; 4],
 }
 
 impl RowLocator {
@@ -54,21 +56,19 @@ impl RowLocator {
         RowLocator::default()
     }
 
-    pub(crate) fn for_files(files: [String; 4], lines: [Vec<u64>; 4]) -> Self {
+    pub(crate) fn for_files(files: [String; 4], offsets: [Vec<u64>; 4]) -> Self {
         RowLocator {
             files: Some(files),
-            lines,
+            offsets,
         }
     }
 
     fn at(&self, table: Table, row: usize) -> (String, u64) {
         let t = table as usize;
-        let file = match &self.files {
-            Some(files) => files[t].clone(),
-            None => table.file_name().to_string(),
-        };
-        let line = self.lines[t].get(row).copied().unwrap_or(row as u64 + 2);
-        (file, line)
+        match (&self.files, self.offsets[t].get(row)) {
+            (Some(files), Some(&offset)) => (files[t].clone(), line_at(&files[t], offset)),
+            _ => (table.file_name().to_string(), row as u64 + 2),
+        }
     }
 
     fn error(&self, table: Table, row: usize, field: &str, message: String) -> InputError {
