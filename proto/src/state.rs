@@ -57,10 +57,12 @@ impl State {
     #[inline]
     pub fn of_open_account(equity: i64, margin_e6: u128, warn_bps: u32) -> State {
         let margin = margin_e6 as i128;
+        // Both products are of two 64-bit factors (warn_bps·10^6 ≤ 10^10), one multiply each.
         let equity_e6 = equity as i128 * PPM as i128;
+        let warn_level = equity as i128 * (warn_bps as i64 * PPM as i64) as i128;
         if margin >= equity_e6 {
             State::Liquidate
-        } else if margin * BPS as i128 >= equity_e6 * warn_bps as i128 {
+        } else if margin * BPS as i128 >= warn_level {
             State::MarginCall
         } else {
             State::Healthy

@@ -5,12 +5,11 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
 use riskpipe::engine::Engine;
-use riskpipe::generator::{GenParams, Scenario};
-use riskpipe::workload::Workload;
 use riskpipe_proto::DEFAULT_WARN_BPS;
 use serde::Serialize;
 
 use super::default_threads;
+use super::gen_cmd::{ScenarioArg, WorkloadArgs};
 use super::summary::spinner;
 
 /// Engines `riskpipe bench` can measure.
@@ -76,18 +75,14 @@ struct BenchReport {
 
 /// Runs `riskpipe bench`.
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let progress = spinner(format!(
-        "generating a crash workload: {} accounts, {} instruments, {} updates",
-        args.accounts, args.instruments, args.updates
-    ));
-    let w = Workload::generate(&GenParams {
+    let w = WorkloadArgs {
         accounts: args.accounts,
         instruments: args.instruments,
         seed: args.seed,
-        scenario: Scenario::Crash,
+        scenario: ScenarioArg::Crash,
         updates: args.updates,
-    })?;
-    progress.finish_and_clear();
+    }
+    .generate()?;
     let BenchBackend::Cpu = args.backend;
 
     // Latency pass: one thread, each update timed from its arrival to its last flag.

@@ -163,20 +163,25 @@ impl Shard {
             .zip(&self.qv[run.clone()])
             .zip(&mut self.tier[run])
             .zip(ahead);
+        let steps = table.steps(delta);
         for (((&a, &qv), tier), &next) in positions {
             prefetch(&accounts[next as usize]);
             let lots_value = qv.unsigned_abs();
-            let (n_old, n_new) = (lots_value * old, lots_value * new);
+            let n_new = lots_value * new;
             let t_old = *tier as usize;
-            let t_new = table.tier_near(t_old, n_new);
-            if t_new != t_old {
-                // Written only on a change, so the tier stream stays clean in cache.
-                *tier = t_new as u8;
-            }
             let s = &mut accounts[a as usize];
             s.equity += qv * delta;
-            let margin =
-                s.margin_e6() - table.margin_e6(t_old, n_old) + table.margin_e6(t_new, n_new);
+            let margin = if table.holds(t_old, n_new) {
+                // Same tier: the term moves by |qv|·ΔP·mmr[t], with ΔP·mmr[t] per update.
+                s.margin_e6()
+                    .wrapping_add_signed(lots_value as i128 * steps[t_old] as i128)
+            } else {
+                let t_new = table.tier_near(t_old, n_new);
+                // Written only on a change, so the tier stream stays clean in cache.
+                *tier = t_new as u8;
+                s.margin_e6() - table.margin_e6(t_old, lots_value * old)
+                    + table.margin_e6(t_new, n_new)
+            };
             s.set_margin_e6(margin);
             let state = State::of_open_account(s.equity, margin, warn_bps);
             if state != s.state {

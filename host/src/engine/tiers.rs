@@ -44,6 +44,20 @@ impl PackedTiers {
         t
     }
 
+    /// True if `notional` lies in tier `tier`.
+    #[inline(always)]
+    pub(crate) fn holds(&self, tier: usize, notional: u64) -> bool {
+        self.floors[tier] <= notional && notional < self.floors[tier + 1]
+    }
+
+    /// `delta·mmr[t]` for every tier: how far one unit of lot value moves a position's
+    /// maintenance term when the price moves by `delta` ticks within tier `t`. Exact in i64:
+    /// `|delta| < 2^32` and `mmr ≤ 10^6 < 2^20`.
+    #[inline]
+    pub(crate) fn steps(&self, delta: i64) -> [i64; MAX_TIERS] {
+        self.mmr_ppm.map(|mmr| delta * mmr as i64)
+    }
+
     /// `notional·mmr[t] − maint[t]`: the position's maintenance margin in settlement units × 10^6.
     #[inline(always)]
     pub(crate) fn margin_e6(&self, tier: usize, notional: u64) -> u128 {
