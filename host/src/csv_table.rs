@@ -94,11 +94,6 @@ impl<R: Read> CsvTable<R> {
         })
     }
 
-    /// The file name used in errors.
-    pub fn file(&self) -> &str {
-        &self.file
-    }
-
     /// Advances to the next record; `Ok(None)` at the end of the file.
     pub fn next_record(&mut self) -> Result<Option<Row<'_>>, InputError> {
         match self.reader.read_record(&mut self.record) {

@@ -7,9 +7,6 @@ use std::path::Path;
 
 use riskpipe_proto::State;
 
-use crate::csv_table::open_table;
-use crate::error::InputError;
-
 /// Columns of a flags file; device backends append a `cycle` column.
 pub const FLAG_COLUMNS: &[&str] = &["seq", "account_id", "state", "equity", "margin_e6"];
 
@@ -80,30 +77,4 @@ pub fn write_flags_file(path: &Path, flags: &[Flag]) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     write_flags(&mut out, flags)?;
     out.flush()
-}
-
-/// Reads a flags file (as written by [`write_flags`]).
-pub fn read_flags(path: &Path) -> Result<Vec<Flag>, InputError> {
-    let mut table = open_table(path, FLAG_COLUMNS)?;
-    let mut flags = Vec::new();
-    while let Some(row) = table.next_record()? {
-        let state_text = row.text(2);
-        let state = State::parse(state_text).ok_or_else(|| {
-            row.error(
-                2,
-                format!("`{state_text}` is not HEALTHY, MARGIN_CALL or LIQUIDATE"),
-            )
-        })?;
-        let margin_text = row.text(4);
-        flags.push(Flag {
-            seq: row.int(0)?,
-            account_id: row.int(1)?,
-            state,
-            equity: row.int(3)?,
-            margin_e6: margin_text.parse().map_err(|_| {
-                row.error(4, format!("`{margin_text}` is not a non-negative integer"))
-            })?,
-        });
-    }
-    Ok(flags)
 }

@@ -38,8 +38,5 @@ pub const EXPOSURE_LIMIT: u64 = 1 << 62;
 /// Bits of an unsigned register that can hold any `margin_e6` (< 2^82).
 pub const MARGIN_E6_BITS: u32 = 82;
 
-/// Bits of a two's-complement register that can hold any equity (|equity| ≤ 2^62).
-pub const EQUITY_BITS: u32 = 64;
-
 /// Sequence number of the flags raised when a book is loaded; tape updates start at 1.
 pub const LOAD_SEQ: u64 = 0;

@@ -84,14 +84,6 @@ impl Book {
             .map(|i| i as u32)
     }
 
-    /// Index of the instrument with ticker `symbol`.
-    pub fn instrument_by_symbol(&self, symbol: &str) -> Option<u32> {
-        self.instruments
-            .iter()
-            .position(|i| i.symbol == symbol)
-            .map(|i| i as u32)
-    }
-
     /// Range of [`Book::positions`] owned by each account: `starts[a]..starts[a + 1]`.
     pub fn position_starts(&self) -> Vec<usize> {
         let mut starts = vec![0usize; self.accounts.len() + 1];
