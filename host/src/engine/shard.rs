@@ -1,5 +1,6 @@
-//! One shard of the fast engine: a contiguous range of accounts and every open position they
-//! hold, grouped by instrument so that a price update walks one contiguous run.
+//! One shard of the fast engine: a run of accounts in the engine's internal order and every
+//! open position they hold, grouped by instrument so that a price update walks one contiguous
+//! run of positions.
 
 use riskpipe_proto::State;
 
@@ -38,7 +39,7 @@ pub(crate) struct Shard {
     /// Book id of each local account.
     ids: Vec<u32>,
     accounts: Vec<AccountState>,
-    /// Positions of instrument `i` are `starts[i]..starts[i + 1]`, sorted by account.
+    /// Positions of instrument `i` are `starts[i]..starts[i + 1]`, in local account order.
     starts: Vec<u32>,
     /// Shard-local account index of each position.
     account: Vec<u32>,
