@@ -32,6 +32,8 @@ pub struct RunReport {
     pub position_updates: u64,
     pub flags: u64,
     pub flags_by_state: StateCounts,
+    /// Seconds until the book and tape were ready: read and validated (`run`), or generated,
+    /// validated and written (`demo`).
     pub load_s: f64,
     pub wall_s: f64,
     pub updates_per_s: f64,
@@ -87,7 +89,7 @@ impl RunReport {
             self.warn_bps
         );
         println!(
-            "book      {} accounts, {} positions ({} open), {} instruments, loaded in {:.2} s",
+            "book      {} accounts, {} positions ({} open), {} instruments, ready in {:.2} s",
             self.accounts, self.positions, self.open_positions, self.instruments, self.load_s
         );
         println!(
