@@ -6,6 +6,7 @@
 
 mod limits;
 mod state;
+pub mod wire;
 
 pub use limits::*;
 pub use state::State;
