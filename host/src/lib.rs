@@ -4,6 +4,7 @@
 //! `docs/risk-model.md`; its constants come from `riskpipe-proto`.
 
 pub mod book;
+pub mod card_image;
 pub mod csv_table;
 pub mod engine;
 pub mod error;

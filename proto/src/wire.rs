@@ -297,6 +297,21 @@ pub mod reg {
     /// Writes refused on the register port (warn_bps above 10,000, read-only registers).
     pub const BAD_WRITES: u32 = 0x090;
 
+    /// The 64-bit counters, in address order (each 8 bytes after the previous).
+    pub const COUNTERS: [u32; 11] = [
+        UPDATES,
+        POSITION_UPDATES,
+        FLAGS,
+        BUSY_CYCLES,
+        STALL_CYCLES,
+        ERRORS,
+        BAD_INSTRUMENT,
+        BAD_PRICE,
+        MALFORMED,
+        CYCLES,
+        BAD_WRITES,
+    ];
+
     /// "RISK" in ASCII.
     pub const MAGIC_VALUE: u32 = 0x5249_534B;
     /// Major version in the high half, minor in the low half.

@@ -1,0 +1,666 @@
+//! The top level: the command decoder and dispatcher, the instrument tables, the lanes, the
+//! flag merger and the register block, behind one AXI4-Lite slave, one AXI4-Stream slave
+//! (commands) and one AXI4-Stream master (flags).
+//!
+//! The dispatcher takes one command at a time: it accepts a beat (IDLE), checks it against
+//! the tables read in the same clock (LOOKUP), then either writes a table and returns to IDLE
+//! or starts a job in every lane and waits until all lanes have drained (RUN). A refused
+//! record is counted and changes nothing.
+
+use riskpipe_proto::wire::{COMMAND_BITS, FLAG_BITS, Opcode};
+use riskpipe_proto::{MAX_TIERS, MMR_PPM_MAX};
+use rust_hdl::prelude::*;
+
+use crate::lane::{Lane, QUEUED_FLAG_BITS, TIERS};
+use crate::regs::{COUNTERS, Registers};
+
+const IDLE: u64 = 0;
+const LOOKUP: u64 = 1;
+const RUN: u64 = 2;
+const SWEEP: u64 = 3;
+
+/// The margin engine with `L` lanes of 2^A account and 2^P position slots, and 2^I
+/// instrument slots.
+#[derive(LogicBlock)]
+pub struct MarginEngine<const L: usize, const A: usize, const P: usize, const I: usize> {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// AXI4-Lite slave.
+    pub s_axil_awaddr: Signal<In, Bits<12>>,
+    /// AXI4-Lite slave.
+    pub s_axil_awvalid: Signal<In, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_awready: Signal<Out, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_wdata: Signal<In, Bits<32>>,
+    /// AXI4-Lite slave.
+    pub s_axil_wvalid: Signal<In, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_wready: Signal<Out, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_bresp: Signal<Out, Bits<2>>,
+    /// AXI4-Lite slave.
+    pub s_axil_bvalid: Signal<Out, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_bready: Signal<In, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_araddr: Signal<In, Bits<12>>,
+    /// AXI4-Lite slave.
+    pub s_axil_arvalid: Signal<In, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_arready: Signal<Out, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_rdata: Signal<Out, Bits<32>>,
+    /// AXI4-Lite slave.
+    pub s_axil_rresp: Signal<Out, Bits<2>>,
+    /// AXI4-Lite slave.
+    pub s_axil_rvalid: Signal<Out, Bit>,
+    /// AXI4-Lite slave.
+    pub s_axil_rready: Signal<In, Bit>,
+    /// Command stream (one record per beat).
+    pub s_cmd_tdata: Signal<In, Bits<COMMAND_BITS>>,
+    /// Command stream.
+    pub s_cmd_tvalid: Signal<In, Bit>,
+    /// Command stream.
+    pub s_cmd_tready: Signal<Out, Bit>,
+    /// Flag stream (one record per beat).
+    pub m_flag_tdata: Signal<Out, Bits<FLAG_BITS>>,
+    /// Flag stream.
+    pub m_flag_tvalid: Signal<Out, Bit>,
+    /// Flag stream.
+    pub m_flag_tready: Signal<In, Bit>,
+
+    lanes: [Lane<A, P, I>; L],
+    registers: Registers,
+    lane_ids: [Constant<Bits<8>>; L],
+    /// Mark price (bits 0..32) and max_price (32..64) per instrument.
+    prices: RAM<Bits<64>, I>,
+    /// Tier count (bits 0..5) and loaded (bit 7) per instrument.
+    instrument_meta: RAM<Bits<8>, I>,
+    floors: [RAM<Bits<64>, I>; TIERS],
+    rates: [RAM<Bits<32>, I>; TIERS],
+    maints: [RAM<Bits<96>, I>; TIERS],
+    tier_ids: [Constant<Bits<8>>; TIERS],
+    op_price: Constant<Bits<8>>,
+    op_set_instrument: Constant<Bits<8>>,
+    op_set_tier: Constant<Bits<8>>,
+    op_set_account: Constant<Bits<8>>,
+    op_set_position: Constant<Bits<8>>,
+    op_set_range: Constant<Bits<8>>,
+    op_adjust: Constant<Bits<8>>,
+    op_change: Constant<Bits<8>>,
+    op_scan: Constant<Bits<8>>,
+    lane_count: Constant<Bits<8>>,
+    tier_limit: Constant<Bits<64>>,
+    mmr_limit: Constant<Bits<64>>,
+    position_slots: Constant<Bits<64>>,
+    account_slots: Constant<Bits<64>>,
+    instrument_slots: Constant<Bits<64>>,
+
+    state: DFF<Bits<2>>,
+    w0: DFF<Bits<64>>,
+    w1: DFF<Bits<64>>,
+    w2: DFF<Bits<64>>,
+    w3: DFF<Bits<64>>,
+    price_a: DFF<Bits<32>>,
+    price_b: DFF<Bits<32>>,
+    new_cost: DFF<Bits<64>>,
+    reset_pending: DFF<Bit>,
+    sweep_address: DFF<Bits<I>>,
+    cycles: DFF<Bits<64>>,
+    counters: [DFF<Bits<64>>; COUNTERS],
+    flag_valid: DFF<Bit>,
+    flag_data: DFF<Bits<QUEUED_FLAG_BITS>>,
+    flag_turn: DFF<Bits<8>>,
+
+    // Decoding (LOOKUP).
+    opcode: Signal<Local, Bits<8>>,
+    lane: Signal<Local, Bits<8>>,
+    instrument: Signal<Local, Bits<16>>,
+    index: Signal<Local, Bits<32>>,
+    instrument_fits: Signal<Local, Bit>,
+    instrument_loaded: Signal<Local, Bit>,
+    lane_fits: Signal<Local, Bit>,
+    target_run: Signal<Local, Bits<64>>,
+    target_accounts: Signal<Local, Bits<32>>,
+    w1_in_range: Signal<Local, Bit>,
+    w2_in_range: Signal<Local, Bit>,
+    w3_in_range: Signal<Local, Bit>,
+    new_price: Signal<Local, Bits<32>>,
+    max_price: Signal<Local, Bits<32>>,
+    mark_price: Signal<Local, Bits<32>>,
+    start_job: Signal<Local, Bit>,
+    load_lane: Signal<Local, Bit>,
+    refuse_instrument: Signal<Local, Bit>,
+    refuse_price: Signal<Local, Bit>,
+    refuse_malformed: Signal<Local, Bit>,
+    lane_busy: [Signal<Local, Bit>; L],
+    lane_updates: [Signal<Local, Bits<8>>; L],
+    lane_stalls: [Signal<Local, Bits<8>>; L],
+    any_busy: Signal<Local, Bit>,
+    // Flag merging.
+    flag_any: Signal<Local, Bit>,
+    flag_first: Signal<Local, Bits<8>>,
+    flag_below: Signal<Local, Bit>,
+    flag_first_below: Signal<Local, Bits<8>>,
+    flag_pick: Signal<Local, Bits<8>>,
+    flag_take: Signal<Local, Bit>,
+}
+
+impl<const L: usize, const A: usize, const P: usize, const I: usize> Default
+    for MarginEngine<L, A, P, I>
+{
+    fn default() -> Self {
+        assert!((1..=256).contains(&L) && A <= 32 && P <= 32 && I <= 16);
+        let op = |op: Opcode| Constant::new((op as u64).into());
+        let capacities = [L as u32, 1 << A, 1 << P, 1 << I, MAX_TIERS as u32];
+        Self {
+            clock: Default::default(),
+            s_axil_awaddr: Default::default(),
+            s_axil_awvalid: Default::default(),
+            s_axil_awready: Default::default(),
+            s_axil_wdata: Default::default(),
+            s_axil_wvalid: Default::default(),
+            s_axil_wready: Default::default(),
+            s_axil_bresp: Default::default(),
+            s_axil_bvalid: Default::default(),
+            s_axil_bready: Default::default(),
+            s_axil_araddr: Default::default(),
+            s_axil_arvalid: Default::default(),
+            s_axil_arready: Default::default(),
+            s_axil_rdata: Default::default(),
+            s_axil_rresp: Default::default(),
+            s_axil_rvalid: Default::default(),
+            s_axil_rready: Default::default(),
+            s_cmd_tdata: Default::default(),
+            s_cmd_tvalid: Default::default(),
+            s_cmd_tready: Default::default(),
+            m_flag_tdata: Default::default(),
+            m_flag_tvalid: Default::default(),
+            m_flag_tready: Default::default(),
+            lanes: std::array::from_fn(|_| Default::default()),
+            registers: Registers::new(capacities),
+            lane_ids: std::array::from_fn(|i| Constant::new((i as u64).into())),
+            prices: Default::default(),
+            instrument_meta: Default::default(),
+            floors: std::array::from_fn(|_| Default::default()),
+            rates: std::array::from_fn(|_| Default::default()),
+            maints: std::array::from_fn(|_| Default::default()),
+            tier_ids: std::array::from_fn(|t| Constant::new((t as u64).into())),
+            op_price: op(Opcode::Price),
+            op_set_instrument: op(Opcode::SetInstrument),
+            op_set_tier: op(Opcode::SetTier),
+            op_set_account: op(Opcode::SetAccount),
+            op_set_position: op(Opcode::SetPosition),
+            op_set_range: op(Opcode::SetRange),
+            op_adjust: op(Opcode::AdjustCollateral),
+            op_change: op(Opcode::ChangePosition),
+            op_scan: op(Opcode::Scan),
+            lane_count: Constant::new((L as u64).into()),
+            tier_limit: Constant::new((MAX_TIERS as u64).into()),
+            mmr_limit: Constant::new((MMR_PPM_MAX as u64).into()),
+            position_slots: Constant::new((1u64 << P).into()),
+            account_slots: Constant::new((1u64 << A).into()),
+            instrument_slots: Constant::new((1u64 << I).into()),
+            state: Default::default(),
+            w0: Default::default(),
+            w1: Default::default(),
+            w2: Default::default(),
+            w3: Default::default(),
+            price_a: Default::default(),
+            price_b: Default::default(),
+            new_cost: Default::default(),
+            reset_pending: Default::default(),
+            sweep_address: Default::default(),
+            cycles: Default::default(),
+            counters: std::array::from_fn(|_| Default::default()),
+            flag_valid: Default::default(),
+            flag_data: Default::default(),
+            flag_turn: Default::default(),
+            opcode: Default::default(),
+            lane: Default::default(),
+            instrument: Default::default(),
+            index: Default::default(),
+            instrument_fits: Default::default(),
+            instrument_loaded: Default::default(),
+            lane_fits: Default::default(),
+            target_run: Default::default(),
+            target_accounts: Default::default(),
+            w1_in_range: Default::default(),
+            w2_in_range: Default::default(),
+            w3_in_range: Default::default(),
+            new_price: Default::default(),
+            max_price: Default::default(),
+            mark_price: Default::default(),
+            start_job: Default::default(),
+            load_lane: Default::default(),
+            refuse_instrument: Default::default(),
+            refuse_price: Default::default(),
+            refuse_malformed: Default::default(),
+            lane_busy: std::array::from_fn(|_| Default::default()),
+            lane_updates: std::array::from_fn(|_| Default::default()),
+            lane_stalls: std::array::from_fn(|_| Default::default()),
+            any_busy: Default::default(),
+            flag_any: Default::default(),
+            flag_first: Default::default(),
+            flag_below: Default::default(),
+            flag_first_below: Default::default(),
+            flag_pick: Default::default(),
+            flag_take: Default::default(),
+        }
+    }
+}
+
+impl<const L: usize, const A: usize, const P: usize, const I: usize> MarginEngine<L, A, P, I> {
+    /// Simulation only: no command in progress and no flag left inside the engine.
+    pub fn is_quiet(&self) -> bool {
+        self.state.q.val() == IDLE
+            && !self.flag_valid.q.val()
+            && self.lanes.iter().all(|lane| lane.is_quiet())
+    }
+}
+
+impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
+    for MarginEngine<L, A, P, I>
+{
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            state,
+            w0,
+            w1,
+            w2,
+            w3,
+            price_a,
+            price_b,
+            new_cost,
+            reset_pending,
+            sweep_address,
+            cycles,
+            flag_valid,
+            flag_data,
+            flag_turn
+        );
+        for k in 0..COUNTERS {
+            self.counters[k].clock.next = self.clock.val();
+            self.counters[k].d.next = self.counters[k].q.val();
+        }
+        self.registers.clock.next = self.clock.val();
+        self.prices.read_clock.next = self.clock.val();
+        self.prices.write_clock.next = self.clock.val();
+        self.instrument_meta.read_clock.next = self.clock.val();
+        self.instrument_meta.write_clock.next = self.clock.val();
+        for t in 0..TIERS {
+            self.floors[t].read_clock.next = self.clock.val();
+            self.floors[t].write_clock.next = self.clock.val();
+            self.rates[t].read_clock.next = self.clock.val();
+            self.rates[t].write_clock.next = self.clock.val();
+            self.maints[t].read_clock.next = self.clock.val();
+            self.maints[t].write_clock.next = self.clock.val();
+        }
+
+        // Register port.
+        self.registers.awaddr.next = self.s_axil_awaddr.val();
+        self.registers.awvalid.next = self.s_axil_awvalid.val();
+        self.s_axil_awready.next = self.registers.awready.val();
+        self.registers.wdata.next = self.s_axil_wdata.val();
+        self.registers.wvalid.next = self.s_axil_wvalid.val();
+        self.s_axil_wready.next = self.registers.wready.val();
+        self.s_axil_bresp.next = self.registers.bresp.val();
+        self.s_axil_bvalid.next = self.registers.bvalid.val();
+        self.registers.bready.next = self.s_axil_bready.val();
+        self.registers.araddr.next = self.s_axil_araddr.val();
+        self.registers.arvalid.next = self.s_axil_arvalid.val();
+        self.s_axil_arready.next = self.registers.arready.val();
+        self.s_axil_rdata.next = self.registers.rdata.val();
+        self.s_axil_rresp.next = self.registers.rresp.val();
+        self.s_axil_rvalid.next = self.registers.rvalid.val();
+        self.registers.rready.next = self.s_axil_rready.val();
+        for k in 0..COUNTERS {
+            self.registers.counters[k].next = self.counters[k].q.val();
+        }
+        self.registers.status.next = 0.into();
+        if self.state.q.val() != IDLE {
+            self.registers.status.next = 1.into();
+        }
+        if self.flag_valid.q.val() {
+            self.registers.status.next = self.registers.status.val() | 2;
+        }
+        if self.reset_pending.q.val() {
+            self.registers.status.next = self.registers.status.val() | 4;
+        }
+
+        // Lane status, folded across the lanes.
+        self.lane_busy[0].next = self.lanes[0].busy.val();
+        self.lane_updates[0].next = self.lanes[0].counted_update.val();
+        self.lane_stalls[0].next = self.lanes[0].stalled.val();
+        for i in 1..L {
+            self.lane_busy[i].next = self.lane_busy[i - 1].val() | self.lanes[i].busy.val();
+            self.lane_updates[i].next =
+                self.lane_updates[i - 1].val() + self.lanes[i].counted_update.val();
+            self.lane_stalls[i].next = self.lane_stalls[i - 1].val() + self.lanes[i].stalled.val();
+        }
+        self.any_busy.next = self.lane_busy[L - 1].val();
+        self.counters[1].d.next =
+            self.counters[1].q.val() + bit_cast::<64, 8>(self.lane_updates[L - 1].val());
+        self.counters[4].d.next =
+            self.counters[4].q.val() + bit_cast::<64, 8>(self.lane_stalls[L - 1].val());
+        self.cycles.d.next = self.cycles.q.val() + 1;
+        self.counters[9].d.next = self.cycles.q.val();
+        if self.state.q.val() != IDLE {
+            self.counters[3].d.next = self.counters[3].q.val() + 1;
+        }
+        if self.registers.bad_write.val() {
+            self.counters[10].d.next = self.counters[10].q.val() + 1;
+        }
+        if self.registers.soft_reset.val() {
+            self.reset_pending.d.next = true;
+        }
+
+        // Fields of the command being decoded: the incoming beat in IDLE, the held one after.
+        self.opcode.next = self.w0.q.val().get_bits::<8>(0);
+        self.lane.next = self.w0.q.val().get_bits::<8>(8);
+        self.instrument.next = self.w0.q.val().get_bits::<16>(16);
+        self.index.next = self.w0.q.val().get_bits::<32>(32);
+        if self.state.q.val() == IDLE {
+            self.instrument.next = self.s_cmd_tdata.val().get_bits::<16>(16);
+        }
+        self.prices.read_address.next = bit_cast::<I, 16>(self.instrument.val());
+        self.instrument_meta.read_address.next = bit_cast::<I, 16>(self.instrument.val());
+        for t in 0..TIERS {
+            self.floors[t].read_address.next = bit_cast::<I, 16>(self.instrument.val());
+            self.rates[t].read_address.next = bit_cast::<I, 16>(self.instrument.val());
+            self.maints[t].read_address.next = bit_cast::<I, 16>(self.instrument.val());
+        }
+
+        // Checks (meaningful in LOOKUP).
+        self.instrument_fits.next =
+            bit_cast::<64, 16>(self.instrument.val()) < self.instrument_slots.val();
+        self.instrument_loaded.next =
+            self.instrument_fits.val() & self.instrument_meta.read_data.val().get_bit(7);
+        self.lane_fits.next = self.lane.val() < self.lane_count.val();
+        self.target_run.next = 0.into();
+        self.target_accounts.next = 0.into();
+        for i in 0..L {
+            if self.lane.val() == self.lane_ids[i].val() {
+                self.target_run.next = self.lanes[i].range.val();
+                self.target_accounts.next = self.lanes[i].account_count.val();
+            }
+        }
+        // Signed values must lie in −2^62..=2^62, floors and maintenance amounts below 2^82.
+        self.w1_in_range.next = (self.w1.q.val() <= 0x4000_0000_0000_0000_u64)
+            | (self.w1.q.val() >= 0xC000_0000_0000_0000_u64);
+        self.w2_in_range.next = (self.w2.q.val() <= 0x4000_0000_0000_0000_u64)
+            | (self.w2.q.val() >= 0xC000_0000_0000_0000_u64);
+        self.w3_in_range.next = (self.w3.q.val() <= 0x4000_0000_0000_0000_u64)
+            | (self.w3.q.val() >= 0xC000_0000_0000_0000_u64);
+        self.new_price.next = self.w2.q.val().get_bits::<32>(0);
+        self.mark_price.next = self.prices.read_data.val().get_bits::<32>(0);
+        self.max_price.next = self.prices.read_data.val().get_bits::<32>(32);
+
+        self.start_job.next = false;
+        self.load_lane.next = false;
+        self.refuse_instrument.next = false;
+        self.refuse_price.next = false;
+        self.refuse_malformed.next = false;
+        self.prices.write_enable.next = false;
+        self.prices.write_address.next = bit_cast::<I, 16>(self.instrument.val());
+        self.prices.write_data.next = self.w1.q.val();
+        self.instrument_meta.write_enable.next = false;
+        self.instrument_meta.write_address.next = bit_cast::<I, 16>(self.instrument.val());
+        self.instrument_meta.write_data.next = self.w2.q.val().get_bits::<8>(0) | 0x80;
+        for t in 0..TIERS {
+            self.floors[t].write_enable.next = false;
+            self.rates[t].write_enable.next = false;
+            self.maints[t].write_enable.next = false;
+            self.floors[t].write_address.next = bit_cast::<I, 16>(self.instrument.val());
+            self.rates[t].write_address.next = bit_cast::<I, 16>(self.instrument.val());
+            self.maints[t].write_address.next = bit_cast::<I, 16>(self.instrument.val());
+            self.floors[t].write_data.next = self.w1.q.val();
+            self.rates[t].write_data.next = self.w2.q.val().get_bits::<32>(0);
+            self.maints[t].write_data.next = bit_cast::<96, 64>(self.w3.q.val())
+                | (bit_cast::<96, 64>(self.w2.q.val() >> 32) << 64);
+        }
+
+        self.s_cmd_tready.next = false;
+        if self.state.q.val() == IDLE {
+            self.s_cmd_tready.next = self.registers.enable.val() & !self.reset_pending.q.val();
+            if self.s_cmd_tvalid.val() & self.s_cmd_tready.val() {
+                self.w0.d.next = self.s_cmd_tdata.val().get_bits::<64>(0);
+                self.w1.d.next = self.s_cmd_tdata.val().get_bits::<64>(64);
+                self.w2.d.next = self.s_cmd_tdata.val().get_bits::<64>(128);
+                self.w3.d.next = self.s_cmd_tdata.val().get_bits::<64>(192);
+                self.state.d.next = LOOKUP.into();
+            }
+            if self.reset_pending.q.val() {
+                self.sweep_address.d.next = 0.into();
+                self.state.d.next = SWEEP.into();
+            }
+        } else if self.state.q.val() == LOOKUP {
+            self.state.d.next = IDLE.into();
+            if self.opcode.val() == self.op_price.val() {
+                if !self.instrument_loaded.val() {
+                    self.refuse_instrument.next = true;
+                } else if (self.w2.q.val().get_bits::<32>(32).any() | self.w3.q.val().any())
+                    | !self.new_price.val().any()
+                    | (self.new_price.val() > self.max_price.val())
+                {
+                    self.refuse_price.next = true;
+                } else {
+                    self.price_a.d.next = self.mark_price.val();
+                    self.price_b.d.next = self.new_price.val();
+                    self.prices.write_data.next = bit_cast::<64, 32>(self.new_price.val())
+                        | (bit_cast::<64, 32>(self.max_price.val()) << 32);
+                    self.prices.write_enable.next = true;
+                    self.counters[0].d.next = self.counters[0].q.val() + 1;
+                    self.start_job.next = true;
+                }
+            } else if self.opcode.val() == self.op_change.val() {
+                if !self.instrument_loaded.val() {
+                    self.refuse_instrument.next = true;
+                } else if self.lane_fits.val()
+                    & (self.index.val() >= self.target_run.val().get_bits::<32>(0))
+                    & (bit_cast::<64, 32>(self.index.val())
+                        < (self.target_run.val() & 0xFFFF_FFFF_u64) + (self.target_run.val() >> 32))
+                    & self.w2_in_range.val()
+                    & self.w3_in_range.val()
+                {
+                    self.price_a.d.next = self.mark_price.val();
+                    self.price_b.d.next = self.mark_price.val();
+                    self.new_cost.d.next = self.w3.q.val();
+                    self.start_job.next = true;
+                } else {
+                    self.refuse_malformed.next = true;
+                }
+            } else if self.opcode.val() == self.op_adjust.val() {
+                if self.lane_fits.val()
+                    & (self.index.val() < self.target_accounts.val())
+                    & self.w2_in_range.val()
+                {
+                    self.new_cost.d.next = 0 - self.w2.q.val();
+                    self.start_job.next = true;
+                } else {
+                    self.refuse_malformed.next = true;
+                }
+            } else if self.opcode.val() == self.op_scan.val() {
+                self.start_job.next = true;
+            } else if self.opcode.val() == self.op_set_instrument.val() {
+                if !self.instrument_fits.val() {
+                    self.refuse_instrument.next = true;
+                } else if self.w1.q.val().get_bits::<32>(0).any()
+                    & (self.w1.q.val().get_bits::<32>(0) <= self.w1.q.val().get_bits::<32>(32))
+                    & self.w2.q.val().any()
+                    & (self.w2.q.val() <= self.tier_limit.val())
+                {
+                    self.prices.write_enable.next = true;
+                    self.instrument_meta.write_enable.next = true;
+                } else {
+                    self.refuse_malformed.next = true;
+                }
+            } else if self.opcode.val() == self.op_set_tier.val() {
+                if !self.instrument_fits.val() {
+                    self.refuse_instrument.next = true;
+                } else if (self.index.val() < 16)
+                    & (self.w1.q.val() <= 0x4000_0000_0000_0000_u64)
+                    & (self.w2.q.val().get_bits::<32>(0) <= self.mmr_limit.val().get_bits::<32>(0))
+                    & !(self.w2.q.val() >> 50).any()
+                {
+                    for t in 0..TIERS {
+                        if self.index.val().get_bits::<8>(0) == self.tier_ids[t].val() {
+                            self.floors[t].write_enable.next = true;
+                            self.rates[t].write_enable.next = true;
+                            self.maints[t].write_enable.next = true;
+                        }
+                    }
+                } else {
+                    self.refuse_malformed.next = true;
+                }
+            } else if self.opcode.val() == self.op_set_account.val() {
+                if self.lane_fits.val()
+                    & (bit_cast::<64, 32>(self.index.val()) < self.account_slots.val())
+                    & (self.w1.q.val().get_bits::<5>(32) <= 16)
+                    & (self.w1.q.val().get_bits::<2>(40) != 3)
+                    & !self.w1.q.val().get_bits::<3>(37).any()
+                    & !self.w1.q.val().get_bits::<4>(42).any()
+                {
+                    self.load_lane.next = true;
+                } else {
+                    self.refuse_malformed.next = true;
+                }
+            } else if self.opcode.val() == self.op_set_position.val() {
+                if self.lane_fits.val()
+                    & (bit_cast::<64, 32>(self.index.val()) < self.position_slots.val())
+                    & (self.w1.q.val() < self.account_slots.val())
+                    & self.w2_in_range.val()
+                    & self.w3_in_range.val()
+                {
+                    self.load_lane.next = true;
+                } else {
+                    self.refuse_malformed.next = true;
+                }
+            } else if self.opcode.val() == self.op_set_range.val() {
+                if !self.instrument_fits.val() {
+                    self.refuse_instrument.next = true;
+                } else if self.lane_fits.val()
+                    & ((self.w1.q.val() & 0xFFFF_FFFF_u64) + (self.w1.q.val() >> 32)
+                        <= self.position_slots.val())
+                {
+                    self.load_lane.next = true;
+                } else {
+                    self.refuse_malformed.next = true;
+                }
+            } else {
+                self.refuse_malformed.next = true;
+            }
+            if self.start_job.val() {
+                self.state.d.next = RUN.into();
+            }
+        } else if self.state.q.val() == RUN {
+            if !self.any_busy.val() {
+                self.state.d.next = IDLE.into();
+            }
+        } else {
+            // SWEEP: forget every instrument, then the lanes' accounts, then the counters.
+            self.instrument_meta.write_address.next = self.sweep_address.q.val();
+            self.instrument_meta.write_data.next = 0.into();
+            self.instrument_meta.write_enable.next = true;
+            self.sweep_address.d.next = self.sweep_address.q.val() + 1;
+            if self.sweep_address.q.val().all() {
+                self.state.d.next = IDLE.into();
+                self.reset_pending.d.next = false;
+                for k in 0..COUNTERS {
+                    self.counters[k].d.next = 0.into();
+                }
+            }
+        }
+        if self.refuse_instrument.val() {
+            self.counters[6].d.next = self.counters[6].q.val() + 1;
+        }
+        if self.refuse_price.val() {
+            self.counters[7].d.next = self.counters[7].q.val() + 1;
+        }
+        if self.refuse_malformed.val() {
+            self.counters[8].d.next = self.counters[8].q.val() + 1;
+        }
+        if self.refuse_instrument.val() | self.refuse_price.val() | self.refuse_malformed.val() {
+            self.counters[5].d.next = self.counters[5].q.val() + 1;
+        }
+
+        // The lanes.
+        for i in 0..L {
+            self.lanes[i].clock.next = self.clock.val();
+            self.lanes[i].lane_id.next = self.lane_ids[i].val();
+            self.lanes[i].start.next = self.start_job.val();
+            self.lanes[i].job_kind.next = self.opcode.val();
+            self.lanes[i].job_lane.next = self.lane.val();
+            self.lanes[i].job_index.next = self.index.val();
+            self.lanes[i].price_a.next = self.price_a.q.val();
+            self.lanes[i].price_b.next = self.price_b.q.val();
+            self.lanes[i].new_qv.next = self.w2.q.val();
+            self.lanes[i].new_cost.next = self.new_cost.q.val();
+            self.lanes[i].seq.next = self.w1.q.val();
+            self.lanes[i].tier_count.next = self.instrument_meta.read_data.val().get_bits::<5>(0);
+            for t in 0..TIERS {
+                self.lanes[i].floors[t].next = self.floors[t].read_data.val();
+                self.lanes[i].rates[t].next = self.rates[t].read_data.val();
+                self.lanes[i].maints[t].next = self.maints[t].read_data.val();
+            }
+            self.lanes[i].warn_bps.next = self.registers.warn_bps.val();
+            self.lanes[i].cycle.next = self.cycles.q.val();
+            self.lanes[i].range_address.next = bit_cast::<I, 16>(self.instrument.val());
+            self.lanes[i].load.next =
+                self.load_lane.val() & (self.lane.val() == self.lane_ids[i].val());
+            self.lanes[i].load_kind.next = self.opcode.val();
+            self.lanes[i].load_index.next = self.index.val();
+            self.lanes[i].load_instrument.next = bit_cast::<I, 16>(self.instrument.val());
+            self.lanes[i].load_w1.next = self.w1.q.val();
+            self.lanes[i].load_w2.next = self.w2.q.val();
+            self.lanes[i].load_w3.next = self.w3.q.val();
+            self.lanes[i].reset.next =
+                (self.state.q.val() == SWEEP) & self.sweep_address.q.val().all();
+            self.lanes[i].abort.next = self.reset_pending.q.val();
+            self.lanes[i].flag_read.next = false;
+        }
+
+        // Flags: take from the highest lane below the last one served, else the highest, so
+        // every lane is served in turn; hold the beat until the host takes it.
+        self.flag_any.next = false;
+        self.flag_first.next = 0.into();
+        self.flag_below.next = false;
+        self.flag_first_below.next = 0.into();
+        for i in 0..L {
+            if !self.lanes[i].flag_empty.val() {
+                self.flag_any.next = true;
+                self.flag_first.next = self.lane_ids[i].val();
+                if self.lane_ids[i].val() < self.flag_turn.q.val() {
+                    self.flag_below.next = true;
+                    self.flag_first_below.next = self.lane_ids[i].val();
+                }
+            }
+        }
+        self.flag_pick.next = self.flag_first.val();
+        if self.flag_below.val() {
+            self.flag_pick.next = self.flag_first_below.val();
+        }
+        self.flag_take.next =
+            self.flag_any.val() & (!self.flag_valid.q.val() | self.m_flag_tready.val());
+        if self.flag_valid.q.val() & self.m_flag_tready.val() {
+            self.flag_valid.d.next = false;
+            self.counters[2].d.next = self.counters[2].q.val() + 1;
+        }
+        if self.flag_take.val() {
+            self.flag_valid.d.next = true;
+            self.flag_turn.d.next = self.flag_pick.val();
+            for i in 0..L {
+                if self.flag_pick.val() == self.lane_ids[i].val() {
+                    self.flag_data.d.next = self.lanes[i].flag_data.val();
+                    self.lanes[i].flag_read.next = true;
+                }
+            }
+        }
+        self.m_flag_tvalid.next = self.flag_valid.q.val();
+        self.m_flag_tdata.next = bit_cast::<FLAG_BITS, QUEUED_FLAG_BITS>(self.flag_data.q.val());
+    }
+}
