@@ -35,6 +35,9 @@ impl<T: Synth, const N: usize> Logic for Delay<T, N> {
         for i in 1..N {
             self.line[i].d.next = self.line[i - 1].q.val();
         }
-        self.data_out.next = self.line[N - 1].q.val();
+        // (A loop, because an index written `N - 1` would reach the Verilog as a name.)
+        for i in (N - 1)..N {
+            self.data_out.next = self.line[i].q.val();
+        }
     }
 }

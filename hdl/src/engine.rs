@@ -332,21 +332,24 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.registers.status.next = self.registers.status.val() | 4;
         }
 
-        // Lane status, folded across the lanes.
-        self.lane_busy[0].next = self.lanes[0].busy.val();
-        self.lane_updates[0].next = self.lanes[0].counted_update.val();
-        self.lane_stalls[0].next = self.lanes[0].stalled.val();
-        for i in 1..L {
-            self.lane_busy[i].next = self.lane_busy[i - 1].val() | self.lanes[i].busy.val();
-            self.lane_updates[i].next =
-                self.lane_updates[i - 1].val() + self.lanes[i].counted_update.val();
-            self.lane_stalls[i].next = self.lane_stalls[i - 1].val() + self.lanes[i].stalled.val();
+        // Lane status, folded from the last lane down to element 0. (Loops, because an index
+        // written `L - 1` would reach the Verilog as a name.)
+        for i in (L - 1)..L {
+            self.lane_busy[i].next = self.lanes[i].busy.val();
+            self.lane_updates[i].next = self.lanes[i].counted_update.val();
+            self.lane_stalls[i].next = self.lanes[i].stalled.val();
         }
-        self.any_busy.next = self.lane_busy[L - 1].val();
+        for i in 0..(L - 1) {
+            self.lane_busy[i].next = self.lane_busy[i + 1].val() | self.lanes[i].busy.val();
+            self.lane_updates[i].next =
+                self.lane_updates[i + 1].val() + self.lanes[i].counted_update.val();
+            self.lane_stalls[i].next = self.lane_stalls[i + 1].val() + self.lanes[i].stalled.val();
+        }
+        self.any_busy.next = self.lane_busy[0].val();
         self.counters[1].d.next =
-            self.counters[1].q.val() + bit_cast::<64, 8>(self.lane_updates[L - 1].val());
+            self.counters[1].q.val() + bit_cast::<64, 8>(self.lane_updates[0].val());
         self.counters[4].d.next =
-            self.counters[4].q.val() + bit_cast::<64, 8>(self.lane_stalls[L - 1].val());
+            self.counters[4].q.val() + bit_cast::<64, 8>(self.lane_stalls[0].val());
         self.cycles.d.next = self.cycles.q.val() + 1;
         self.counters[9].d.next = self.cycles.q.val();
         if self.state.q.val() != IDLE {

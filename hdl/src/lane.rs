@@ -602,8 +602,10 @@ impl<const A: usize, const P: usize, const I: usize> Logic for Lane<A, P, I> {
             self.account2.d.next = self.position_account.read_data.val();
         }
         if self.takes_new_position.val() {
-            self.qv_b1.next = self.new_qv.val();
             self.cost_b2.d.next = self.new_cost.val();
+        }
+        if self.kind.q.val() == self.op_change.val() {
+            self.qv_b1.next = self.new_qv.val();
         }
         self.valid2.d.next = self.valid1.q.val();
         self.negative_a2.d.next = self.qv_a1.val().get_bit(63);

@@ -11,6 +11,7 @@ pub mod lockstep;
 pub mod mul;
 pub mod regs;
 pub mod testbench;
+pub mod verilog;
 
 /// The default configuration: 8 lanes of 8,192 account and 32,768 position slots (65,536
 /// accounts, 262,144 positions) and 256 instruments.

@@ -5,6 +5,7 @@ mod demo;
 mod gen_cmd;
 mod run;
 mod summary;
+mod verilog;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Generate a crash scenario, run it and check it: the quickest tour.
     Demo(demo::DemoArgs),
+    /// Write the generated Verilog of the default hardware configuration.
+    Verilog(verilog::VerilogArgs),
 }
 
 /// Runs the parsed command.
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Verilog(args) => verilog::write_verilog(args),
     }
 }
 
