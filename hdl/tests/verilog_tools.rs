@@ -25,11 +25,14 @@ const VERILATOR_LINT: &[&str] = &[
     "top",
 ];
 
-/// `synth` up to its `fine` label (which ends with `memory -nomap`: memories are inferred and
-/// kept as `$mem_v2` cells), then the `fine` steps without `memory_map`, then `check` with
-/// `-assert` so that a logic loop or a multiply-driven net fails. A full `synth` would turn the
-/// large on-chip RAMs into flip-flops and take far too long.
-const YOSYS_SCRIPT: &str = "read_verilog bitstreams/riskpipe.v; \
+/// `read_verilog -noautowire`: an undeclared identifier is an error, not an implicit wire.
+/// `check -assert` right after `proc`, before optimisation can delete the evidence: an undriven
+/// wire, a logic loop or a multiply-driven net fails. Then `synth` up to its `fine` label (which
+/// ends with `memory -nomap`: memories are inferred and kept as `$mem_v2` cells, as an FPGA flow
+/// that maps them to block RAM does), the `fine` steps without `memory_map`, and `stat`. A full
+/// `synth` would turn the large on-chip RAMs into flip-flops and take far too long.
+const YOSYS_SCRIPT: &str = "read_verilog -noautowire bitstreams/riskpipe.v; \
+    hierarchy -check -top top; proc; check -assert; \
     synth -flatten -top top -run begin:fine; \
     opt -fast -full; opt -full; techmap; opt -fast; abc -fast; opt -fast; \
     hierarchy -check; stat; check -assert";

@@ -50,7 +50,8 @@ pub enum Opcode {
     /// Runtime collateral change (deposit, withdrawal, funding, realised PnL): `lane`,
     /// `index` = account slot; w1 = seq; w2 = signed change.
     AdjustCollateral = 7,
-    /// Runtime change of an existing position: `lane`, `index` = position slot; w1 = seq;
+    /// Runtime change of an existing position: `lane`, `instrument` (the card checks that the
+    /// slot lies in that instrument's run of the lane), `index` = position slot; w1 = seq;
     /// w2 = new qty·v; w3 = new cost.
     ChangePosition = 8,
     /// Re-emit every account that is not HEALTHY, stamped with seq w1.
@@ -178,10 +179,18 @@ impl Command {
         ])
     }
 
-    /// A runtime change of position slot `slot` of `lane` to new `qv` and `cost`.
-    pub fn change_position(seq: u64, lane: u8, slot: u32, qv: i64, cost: i64) -> Command {
+    /// A runtime change of position slot `slot` (of `instrument`) in `lane` to new `qv` and
+    /// `cost`.
+    pub fn change_position(
+        seq: u64,
+        lane: u8,
+        instrument: u16,
+        slot: u32,
+        qv: i64,
+        cost: i64,
+    ) -> Command {
         Command([
-            header(Opcode::ChangePosition, lane, 0, slot),
+            header(Opcode::ChangePosition, lane, instrument, slot),
             seq,
             qv as u64,
             cost as u64,
