@@ -63,6 +63,10 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     localparam  op_change = 8'h8;
     localparam  op_scan = 8'h9;
     localparam  lane_count = 8'h8;
+    localparam  state_idle = 2'b0;
+    localparam  state_lookup = 2'b1;
+    localparam  state_run = 2'b10;
+    localparam  state_sweep = 2'b11;
     localparam  tier_limit = 64'h10;
     localparam  mmr_limit = 64'hf4240;
     localparam  position_slots = 64'h8000;
@@ -2671,7 +2675,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         registers$counters$9 = counters$9$q;
         registers$counters$10 = counters$10$q;
         registers$status = 32'h0;
-        if (state$q != IDLE) begin
+        if (state$q != state_idle) begin
             registers$status = 32'h1;
         end
         if (flag_valid$q) begin
@@ -2709,7 +2713,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         counters$4$d = counters$4$q + ((lane_stalls$0) & 64'hffffffffffffffff);
         cycles$d = cycles$q + 32'h1;
         counters$9$d = cycles$q;
-        if (state$q != IDLE) begin
+        if (state$q != state_idle) begin
             counters$3$d = counters$3$q + 32'h1;
         end
         if (registers$bad_write) begin
@@ -2722,7 +2726,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lane = w0$q[(32'h8)+:(8)];
         instrument = w0$q[(32'h10)+:(16)];
         index = w0$q[(32'h20)+:(32)];
-        if (state$q == IDLE) begin
+        if (state$q == state_idle) begin
             instrument = s_cmd_tdata[(32'h10)+:(16)];
         end
         prices$read_address = ((instrument) & 8'hff);
@@ -2974,22 +2978,22 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         rates$15$write_data = w2$q[(32'h0)+:(32)];
         maints$15$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
         s_cmd_tready = 1'b0;
-        if (state$q == IDLE) begin
+        if (state$q == state_idle) begin
             s_cmd_tready = registers$enable & ~reset_pending$q;
             if (s_cmd_tvalid & s_cmd_tready) begin
                 w0$d = s_cmd_tdata[(32'h0)+:(64)];
                 w1$d = s_cmd_tdata[(32'h40)+:(64)];
                 w2$d = s_cmd_tdata[(32'h80)+:(64)];
                 w3$d = s_cmd_tdata[(32'hc0)+:(64)];
-                state$d = LOOKUP;
+                state$d = state_lookup;
             end
             if (reset_pending$q) begin
                 sweep_address$d = 32'h0;
-                state$d = SWEEP;
+                state$d = state_sweep;
             end
         end
-        else if (state$q == LOOKUP) begin
-            state$d = IDLE;
+        else if (state$q == state_lookup) begin
+            state$d = state_idle;
             if (opcode == op_price) begin
                 if (~instrument_loaded) begin
                     refuse_instrument = 1'b1;
@@ -3165,12 +3169,12 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
                 refuse_malformed = 1'b1;
             end
             if (start_job) begin
-                state$d = RUN;
+                state$d = state_run;
             end
         end
-        else if (state$q == RUN) begin
+        else if (state$q == state_run) begin
             if (~any_busy) begin
-                state$d = IDLE;
+                state$d = state_idle;
             end
         end
         else begin
@@ -3179,7 +3183,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
             instrument_meta$write_enable = 1'b1;
             sweep_address$d = sweep_address$q + 32'h1;
             if (&sweep_address$q) begin
-                state$d = IDLE;
+                state$d = state_idle;
                 reset_pending$d = 1'b0;
                 counters$0$d = 32'h0;
                 counters$1$d = 32'h0;
@@ -3276,7 +3280,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$0$load_w1 = w1$q;
         lanes$0$load_w2 = w2$q;
         lanes$0$load_w3 = w3$q;
-        lanes$0$reset = (state$q == SWEEP) & &sweep_address$q;
+        lanes$0$reset = (state$q == state_sweep) & &sweep_address$q;
         lanes$0$abort = reset_pending$q;
         lanes$0$flag_read = 1'b0;
         lanes$1$clock = clock;
@@ -3349,7 +3353,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$1$load_w1 = w1$q;
         lanes$1$load_w2 = w2$q;
         lanes$1$load_w3 = w3$q;
-        lanes$1$reset = (state$q == SWEEP) & &sweep_address$q;
+        lanes$1$reset = (state$q == state_sweep) & &sweep_address$q;
         lanes$1$abort = reset_pending$q;
         lanes$1$flag_read = 1'b0;
         lanes$2$clock = clock;
@@ -3422,7 +3426,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$2$load_w1 = w1$q;
         lanes$2$load_w2 = w2$q;
         lanes$2$load_w3 = w3$q;
-        lanes$2$reset = (state$q == SWEEP) & &sweep_address$q;
+        lanes$2$reset = (state$q == state_sweep) & &sweep_address$q;
         lanes$2$abort = reset_pending$q;
         lanes$2$flag_read = 1'b0;
         lanes$3$clock = clock;
@@ -3495,7 +3499,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$3$load_w1 = w1$q;
         lanes$3$load_w2 = w2$q;
         lanes$3$load_w3 = w3$q;
-        lanes$3$reset = (state$q == SWEEP) & &sweep_address$q;
+        lanes$3$reset = (state$q == state_sweep) & &sweep_address$q;
         lanes$3$abort = reset_pending$q;
         lanes$3$flag_read = 1'b0;
         lanes$4$clock = clock;
@@ -3568,7 +3572,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$4$load_w1 = w1$q;
         lanes$4$load_w2 = w2$q;
         lanes$4$load_w3 = w3$q;
-        lanes$4$reset = (state$q == SWEEP) & &sweep_address$q;
+        lanes$4$reset = (state$q == state_sweep) & &sweep_address$q;
         lanes$4$abort = reset_pending$q;
         lanes$4$flag_read = 1'b0;
         lanes$5$clock = clock;
@@ -3641,7 +3645,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$5$load_w1 = w1$q;
         lanes$5$load_w2 = w2$q;
         lanes$5$load_w3 = w3$q;
-        lanes$5$reset = (state$q == SWEEP) & &sweep_address$q;
+        lanes$5$reset = (state$q == state_sweep) & &sweep_address$q;
         lanes$5$abort = reset_pending$q;
         lanes$5$flag_read = 1'b0;
         lanes$6$clock = clock;
@@ -3714,7 +3718,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$6$load_w1 = w1$q;
         lanes$6$load_w2 = w2$q;
         lanes$6$load_w3 = w3$q;
-        lanes$6$reset = (state$q == SWEEP) & &sweep_address$q;
+        lanes$6$reset = (state$q == state_sweep) & &sweep_address$q;
         lanes$6$abort = reset_pending$q;
         lanes$6$flag_read = 1'b0;
         lanes$7$clock = clock;
@@ -3787,7 +3791,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$7$load_w1 = w1$q;
         lanes$7$load_w2 = w2$q;
         lanes$7$load_w3 = w3$q;
-        lanes$7$reset = (state$q == SWEEP) & &sweep_address$q;
+        lanes$7$reset = (state$q == state_sweep) & &sweep_address$q;
         lanes$7$abort = reset_pending$q;
         lanes$7$flag_read = 1'b0;
         flag_any = 1'b0;

@@ -91,6 +91,10 @@ pub struct MarginEngine<const L: usize, const A: usize, const P: usize, const I:
     op_change: Constant<Bits<8>>,
     op_scan: Constant<Bits<8>>,
     lane_count: Constant<Bits<8>>,
+    state_idle: Constant<Bits<2>>,
+    state_lookup: Constant<Bits<2>>,
+    state_run: Constant<Bits<2>>,
+    state_sweep: Constant<Bits<2>>,
     tier_limit: Constant<Bits<64>>,
     mmr_limit: Constant<Bits<64>>,
     position_slots: Constant<Bits<64>>,
@@ -197,6 +201,10 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Default
             op_change: op(Opcode::ChangePosition),
             op_scan: op(Opcode::Scan),
             lane_count: Constant::new((L as u64).into()),
+            state_idle: Constant::new(IDLE.into()),
+            state_lookup: Constant::new(LOOKUP.into()),
+            state_run: Constant::new(RUN.into()),
+            state_sweep: Constant::new(SWEEP.into()),
             tier_limit: Constant::new((MAX_TIERS as u64).into()),
             mmr_limit: Constant::new((MMR_PPM_MAX as u64).into()),
             position_slots: Constant::new((1u64 << P).into()),
@@ -322,7 +330,7 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.registers.counters[k].next = self.counters[k].q.val();
         }
         self.registers.status.next = 0.into();
-        if self.state.q.val() != IDLE {
+        if self.state.q.val() != self.state_idle.val() {
             self.registers.status.next = 1.into();
         }
         if self.flag_valid.q.val() {
@@ -352,7 +360,7 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.counters[4].q.val() + bit_cast::<64, 8>(self.lane_stalls[0].val());
         self.cycles.d.next = self.cycles.q.val() + 1;
         self.counters[9].d.next = self.cycles.q.val();
-        if self.state.q.val() != IDLE {
+        if self.state.q.val() != self.state_idle.val() {
             self.counters[3].d.next = self.counters[3].q.val() + 1;
         }
         if self.registers.bad_write.val() {
@@ -362,12 +370,12 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.reset_pending.d.next = true;
         }
 
-        // Fields of the command being decoded: the incoming beat in IDLE, the held one after.
+        // Fields of the command being decoded: the incoming beat in self.state_idle.val(), the held one after.
         self.opcode.next = self.w0.q.val().get_bits::<8>(0);
         self.lane.next = self.w0.q.val().get_bits::<8>(8);
         self.instrument.next = self.w0.q.val().get_bits::<16>(16);
         self.index.next = self.w0.q.val().get_bits::<32>(32);
-        if self.state.q.val() == IDLE {
+        if self.state.q.val() == self.state_idle.val() {
             self.instrument.next = self.s_cmd_tdata.val().get_bits::<16>(16);
         }
         self.prices.read_address.next = bit_cast::<I, 16>(self.instrument.val());
@@ -378,7 +386,7 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.maints[t].read_address.next = bit_cast::<I, 16>(self.instrument.val());
         }
 
-        // Checks (meaningful in LOOKUP).
+        // Checks (meaningful in self.state_lookup.val()).
         self.instrument_fits.next =
             bit_cast::<64, 16>(self.instrument.val()) < self.instrument_slots.val();
         self.instrument_loaded.next =
@@ -428,21 +436,21 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
         }
 
         self.s_cmd_tready.next = false;
-        if self.state.q.val() == IDLE {
+        if self.state.q.val() == self.state_idle.val() {
             self.s_cmd_tready.next = self.registers.enable.val() & !self.reset_pending.q.val();
             if self.s_cmd_tvalid.val() & self.s_cmd_tready.val() {
                 self.w0.d.next = self.s_cmd_tdata.val().get_bits::<64>(0);
                 self.w1.d.next = self.s_cmd_tdata.val().get_bits::<64>(64);
                 self.w2.d.next = self.s_cmd_tdata.val().get_bits::<64>(128);
                 self.w3.d.next = self.s_cmd_tdata.val().get_bits::<64>(192);
-                self.state.d.next = LOOKUP.into();
+                self.state.d.next = self.state_lookup.val();
             }
             if self.reset_pending.q.val() {
                 self.sweep_address.d.next = 0.into();
-                self.state.d.next = SWEEP.into();
+                self.state.d.next = self.state_sweep.val();
             }
-        } else if self.state.q.val() == LOOKUP {
-            self.state.d.next = IDLE.into();
+        } else if self.state.q.val() == self.state_lookup.val() {
+            self.state.d.next = self.state_idle.val();
             if self.opcode.val() == self.op_price.val() {
                 if !self.instrument_loaded.val() {
                     self.refuse_instrument.next = true;
@@ -558,20 +566,20 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
                 self.refuse_malformed.next = true;
             }
             if self.start_job.val() {
-                self.state.d.next = RUN.into();
+                self.state.d.next = self.state_run.val();
             }
-        } else if self.state.q.val() == RUN {
+        } else if self.state.q.val() == self.state_run.val() {
             if !self.any_busy.val() {
-                self.state.d.next = IDLE.into();
+                self.state.d.next = self.state_idle.val();
             }
         } else {
-            // SWEEP: forget every instrument, then the lanes' accounts, then the counters.
+            // self.state_sweep.val(): forget every instrument, then the lanes' accounts, then the counters.
             self.instrument_meta.write_address.next = self.sweep_address.q.val();
             self.instrument_meta.write_data.next = 0.into();
             self.instrument_meta.write_enable.next = true;
             self.sweep_address.d.next = self.sweep_address.q.val() + 1;
             if self.sweep_address.q.val().all() {
-                self.state.d.next = IDLE.into();
+                self.state.d.next = self.state_idle.val();
                 self.reset_pending.d.next = false;
                 for k in 0..COUNTERS {
                     self.counters[k].d.next = 0.into();
@@ -622,7 +630,7 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.lanes[i].load_w2.next = self.w2.q.val();
             self.lanes[i].load_w3.next = self.w3.q.val();
             self.lanes[i].reset.next =
-                (self.state.q.val() == SWEEP) & self.sweep_address.q.val().all();
+                (self.state.q.val() == self.state_sweep.val()) & self.sweep_address.q.val().all();
             self.lanes[i].abort.next = self.reset_pending.q.val();
             self.lanes[i].flag_read.next = false;
         }
