@@ -37,22 +37,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     localparam  lane_ids$5 = 8'h5;
     localparam  lane_ids$6 = 8'h6;
     localparam  lane_ids$7 = 8'h7;
-    localparam  tier_ids$0 = 8'h0;
-    localparam  tier_ids$1 = 8'h1;
-    localparam  tier_ids$2 = 8'h2;
-    localparam  tier_ids$3 = 8'h3;
-    localparam  tier_ids$4 = 8'h4;
-    localparam  tier_ids$5 = 8'h5;
-    localparam  tier_ids$6 = 8'h6;
-    localparam  tier_ids$7 = 8'h7;
-    localparam  tier_ids$8 = 8'h8;
-    localparam  tier_ids$9 = 8'h9;
-    localparam  tier_ids$10 = 8'ha;
-    localparam  tier_ids$11 = 8'hb;
-    localparam  tier_ids$12 = 8'hc;
-    localparam  tier_ids$13 = 8'hd;
-    localparam  tier_ids$14 = 8'he;
-    localparam  tier_ids$15 = 8'hf;
+    localparam  floor_mask = 1024'hffffffffffffffff;
+    localparam  rate_mask = 512'hffffffff;
+    localparam  maint_mask = 1536'hffffffffffffffffffffffff;
     localparam  op_price = 8'h1;
     localparam  op_set_instrument = 8'h2;
     localparam  op_set_tier = 8'h3;
@@ -86,54 +73,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [63:0] lanes$0$new_cost;
     reg  [63:0] lanes$0$seq;
     reg  [4:0] lanes$0$tier_count;
-    reg  [63:0] lanes$0$floors$0;
-    reg  [63:0] lanes$0$floors$1;
-    reg  [63:0] lanes$0$floors$2;
-    reg  [63:0] lanes$0$floors$3;
-    reg  [63:0] lanes$0$floors$4;
-    reg  [63:0] lanes$0$floors$5;
-    reg  [63:0] lanes$0$floors$6;
-    reg  [63:0] lanes$0$floors$7;
-    reg  [63:0] lanes$0$floors$8;
-    reg  [63:0] lanes$0$floors$9;
-    reg  [63:0] lanes$0$floors$10;
-    reg  [63:0] lanes$0$floors$11;
-    reg  [63:0] lanes$0$floors$12;
-    reg  [63:0] lanes$0$floors$13;
-    reg  [63:0] lanes$0$floors$14;
-    reg  [63:0] lanes$0$floors$15;
-    reg  [31:0] lanes$0$rates$0;
-    reg  [31:0] lanes$0$rates$1;
-    reg  [31:0] lanes$0$rates$2;
-    reg  [31:0] lanes$0$rates$3;
-    reg  [31:0] lanes$0$rates$4;
-    reg  [31:0] lanes$0$rates$5;
-    reg  [31:0] lanes$0$rates$6;
-    reg  [31:0] lanes$0$rates$7;
-    reg  [31:0] lanes$0$rates$8;
-    reg  [31:0] lanes$0$rates$9;
-    reg  [31:0] lanes$0$rates$10;
-    reg  [31:0] lanes$0$rates$11;
-    reg  [31:0] lanes$0$rates$12;
-    reg  [31:0] lanes$0$rates$13;
-    reg  [31:0] lanes$0$rates$14;
-    reg  [31:0] lanes$0$rates$15;
-    reg  [95:0] lanes$0$maints$0;
-    reg  [95:0] lanes$0$maints$1;
-    reg  [95:0] lanes$0$maints$2;
-    reg  [95:0] lanes$0$maints$3;
-    reg  [95:0] lanes$0$maints$4;
-    reg  [95:0] lanes$0$maints$5;
-    reg  [95:0] lanes$0$maints$6;
-    reg  [95:0] lanes$0$maints$7;
-    reg  [95:0] lanes$0$maints$8;
-    reg  [95:0] lanes$0$maints$9;
-    reg  [95:0] lanes$0$maints$10;
-    reg  [95:0] lanes$0$maints$11;
-    reg  [95:0] lanes$0$maints$12;
-    reg  [95:0] lanes$0$maints$13;
-    reg  [95:0] lanes$0$maints$14;
-    reg  [95:0] lanes$0$maints$15;
+    reg  [1023:0] lanes$0$floors;
+    reg  [511:0] lanes$0$rates;
+    reg  [1535:0] lanes$0$maints;
     reg  [31:0] lanes$0$warn_bps;
     reg  [63:0] lanes$0$cycle;
     reg  [7:0] lanes$0$range_address;
@@ -154,6 +96,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     wire  [383:0] lanes$0$flag_data;
     wire  [7:0] lanes$0$counted_update;
     wire  [7:0] lanes$0$stalled;
+    wire  lanes$0$queue_fault;
     reg  lanes$1$clock;
     reg  [7:0] lanes$1$lane_id;
     reg  lanes$1$start;
@@ -166,54 +109,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [63:0] lanes$1$new_cost;
     reg  [63:0] lanes$1$seq;
     reg  [4:0] lanes$1$tier_count;
-    reg  [63:0] lanes$1$floors$0;
-    reg  [63:0] lanes$1$floors$1;
-    reg  [63:0] lanes$1$floors$2;
-    reg  [63:0] lanes$1$floors$3;
-    reg  [63:0] lanes$1$floors$4;
-    reg  [63:0] lanes$1$floors$5;
-    reg  [63:0] lanes$1$floors$6;
-    reg  [63:0] lanes$1$floors$7;
-    reg  [63:0] lanes$1$floors$8;
-    reg  [63:0] lanes$1$floors$9;
-    reg  [63:0] lanes$1$floors$10;
-    reg  [63:0] lanes$1$floors$11;
-    reg  [63:0] lanes$1$floors$12;
-    reg  [63:0] lanes$1$floors$13;
-    reg  [63:0] lanes$1$floors$14;
-    reg  [63:0] lanes$1$floors$15;
-    reg  [31:0] lanes$1$rates$0;
-    reg  [31:0] lanes$1$rates$1;
-    reg  [31:0] lanes$1$rates$2;
-    reg  [31:0] lanes$1$rates$3;
-    reg  [31:0] lanes$1$rates$4;
-    reg  [31:0] lanes$1$rates$5;
-    reg  [31:0] lanes$1$rates$6;
-    reg  [31:0] lanes$1$rates$7;
-    reg  [31:0] lanes$1$rates$8;
-    reg  [31:0] lanes$1$rates$9;
-    reg  [31:0] lanes$1$rates$10;
-    reg  [31:0] lanes$1$rates$11;
-    reg  [31:0] lanes$1$rates$12;
-    reg  [31:0] lanes$1$rates$13;
-    reg  [31:0] lanes$1$rates$14;
-    reg  [31:0] lanes$1$rates$15;
-    reg  [95:0] lanes$1$maints$0;
-    reg  [95:0] lanes$1$maints$1;
-    reg  [95:0] lanes$1$maints$2;
-    reg  [95:0] lanes$1$maints$3;
-    reg  [95:0] lanes$1$maints$4;
-    reg  [95:0] lanes$1$maints$5;
-    reg  [95:0] lanes$1$maints$6;
-    reg  [95:0] lanes$1$maints$7;
-    reg  [95:0] lanes$1$maints$8;
-    reg  [95:0] lanes$1$maints$9;
-    reg  [95:0] lanes$1$maints$10;
-    reg  [95:0] lanes$1$maints$11;
-    reg  [95:0] lanes$1$maints$12;
-    reg  [95:0] lanes$1$maints$13;
-    reg  [95:0] lanes$1$maints$14;
-    reg  [95:0] lanes$1$maints$15;
+    reg  [1023:0] lanes$1$floors;
+    reg  [511:0] lanes$1$rates;
+    reg  [1535:0] lanes$1$maints;
     reg  [31:0] lanes$1$warn_bps;
     reg  [63:0] lanes$1$cycle;
     reg  [7:0] lanes$1$range_address;
@@ -234,6 +132,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     wire  [383:0] lanes$1$flag_data;
     wire  [7:0] lanes$1$counted_update;
     wire  [7:0] lanes$1$stalled;
+    wire  lanes$1$queue_fault;
     reg  lanes$2$clock;
     reg  [7:0] lanes$2$lane_id;
     reg  lanes$2$start;
@@ -246,54 +145,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [63:0] lanes$2$new_cost;
     reg  [63:0] lanes$2$seq;
     reg  [4:0] lanes$2$tier_count;
-    reg  [63:0] lanes$2$floors$0;
-    reg  [63:0] lanes$2$floors$1;
-    reg  [63:0] lanes$2$floors$2;
-    reg  [63:0] lanes$2$floors$3;
-    reg  [63:0] lanes$2$floors$4;
-    reg  [63:0] lanes$2$floors$5;
-    reg  [63:0] lanes$2$floors$6;
-    reg  [63:0] lanes$2$floors$7;
-    reg  [63:0] lanes$2$floors$8;
-    reg  [63:0] lanes$2$floors$9;
-    reg  [63:0] lanes$2$floors$10;
-    reg  [63:0] lanes$2$floors$11;
-    reg  [63:0] lanes$2$floors$12;
-    reg  [63:0] lanes$2$floors$13;
-    reg  [63:0] lanes$2$floors$14;
-    reg  [63:0] lanes$2$floors$15;
-    reg  [31:0] lanes$2$rates$0;
-    reg  [31:0] lanes$2$rates$1;
-    reg  [31:0] lanes$2$rates$2;
-    reg  [31:0] lanes$2$rates$3;
-    reg  [31:0] lanes$2$rates$4;
-    reg  [31:0] lanes$2$rates$5;
-    reg  [31:0] lanes$2$rates$6;
-    reg  [31:0] lanes$2$rates$7;
-    reg  [31:0] lanes$2$rates$8;
-    reg  [31:0] lanes$2$rates$9;
-    reg  [31:0] lanes$2$rates$10;
-    reg  [31:0] lanes$2$rates$11;
-    reg  [31:0] lanes$2$rates$12;
-    reg  [31:0] lanes$2$rates$13;
-    reg  [31:0] lanes$2$rates$14;
-    reg  [31:0] lanes$2$rates$15;
-    reg  [95:0] lanes$2$maints$0;
-    reg  [95:0] lanes$2$maints$1;
-    reg  [95:0] lanes$2$maints$2;
-    reg  [95:0] lanes$2$maints$3;
-    reg  [95:0] lanes$2$maints$4;
-    reg  [95:0] lanes$2$maints$5;
-    reg  [95:0] lanes$2$maints$6;
-    reg  [95:0] lanes$2$maints$7;
-    reg  [95:0] lanes$2$maints$8;
-    reg  [95:0] lanes$2$maints$9;
-    reg  [95:0] lanes$2$maints$10;
-    reg  [95:0] lanes$2$maints$11;
-    reg  [95:0] lanes$2$maints$12;
-    reg  [95:0] lanes$2$maints$13;
-    reg  [95:0] lanes$2$maints$14;
-    reg  [95:0] lanes$2$maints$15;
+    reg  [1023:0] lanes$2$floors;
+    reg  [511:0] lanes$2$rates;
+    reg  [1535:0] lanes$2$maints;
     reg  [31:0] lanes$2$warn_bps;
     reg  [63:0] lanes$2$cycle;
     reg  [7:0] lanes$2$range_address;
@@ -314,6 +168,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     wire  [383:0] lanes$2$flag_data;
     wire  [7:0] lanes$2$counted_update;
     wire  [7:0] lanes$2$stalled;
+    wire  lanes$2$queue_fault;
     reg  lanes$3$clock;
     reg  [7:0] lanes$3$lane_id;
     reg  lanes$3$start;
@@ -326,54 +181,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [63:0] lanes$3$new_cost;
     reg  [63:0] lanes$3$seq;
     reg  [4:0] lanes$3$tier_count;
-    reg  [63:0] lanes$3$floors$0;
-    reg  [63:0] lanes$3$floors$1;
-    reg  [63:0] lanes$3$floors$2;
-    reg  [63:0] lanes$3$floors$3;
-    reg  [63:0] lanes$3$floors$4;
-    reg  [63:0] lanes$3$floors$5;
-    reg  [63:0] lanes$3$floors$6;
-    reg  [63:0] lanes$3$floors$7;
-    reg  [63:0] lanes$3$floors$8;
-    reg  [63:0] lanes$3$floors$9;
-    reg  [63:0] lanes$3$floors$10;
-    reg  [63:0] lanes$3$floors$11;
-    reg  [63:0] lanes$3$floors$12;
-    reg  [63:0] lanes$3$floors$13;
-    reg  [63:0] lanes$3$floors$14;
-    reg  [63:0] lanes$3$floors$15;
-    reg  [31:0] lanes$3$rates$0;
-    reg  [31:0] lanes$3$rates$1;
-    reg  [31:0] lanes$3$rates$2;
-    reg  [31:0] lanes$3$rates$3;
-    reg  [31:0] lanes$3$rates$4;
-    reg  [31:0] lanes$3$rates$5;
-    reg  [31:0] lanes$3$rates$6;
-    reg  [31:0] lanes$3$rates$7;
-    reg  [31:0] lanes$3$rates$8;
-    reg  [31:0] lanes$3$rates$9;
-    reg  [31:0] lanes$3$rates$10;
-    reg  [31:0] lanes$3$rates$11;
-    reg  [31:0] lanes$3$rates$12;
-    reg  [31:0] lanes$3$rates$13;
-    reg  [31:0] lanes$3$rates$14;
-    reg  [31:0] lanes$3$rates$15;
-    reg  [95:0] lanes$3$maints$0;
-    reg  [95:0] lanes$3$maints$1;
-    reg  [95:0] lanes$3$maints$2;
-    reg  [95:0] lanes$3$maints$3;
-    reg  [95:0] lanes$3$maints$4;
-    reg  [95:0] lanes$3$maints$5;
-    reg  [95:0] lanes$3$maints$6;
-    reg  [95:0] lanes$3$maints$7;
-    reg  [95:0] lanes$3$maints$8;
-    reg  [95:0] lanes$3$maints$9;
-    reg  [95:0] lanes$3$maints$10;
-    reg  [95:0] lanes$3$maints$11;
-    reg  [95:0] lanes$3$maints$12;
-    reg  [95:0] lanes$3$maints$13;
-    reg  [95:0] lanes$3$maints$14;
-    reg  [95:0] lanes$3$maints$15;
+    reg  [1023:0] lanes$3$floors;
+    reg  [511:0] lanes$3$rates;
+    reg  [1535:0] lanes$3$maints;
     reg  [31:0] lanes$3$warn_bps;
     reg  [63:0] lanes$3$cycle;
     reg  [7:0] lanes$3$range_address;
@@ -394,6 +204,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     wire  [383:0] lanes$3$flag_data;
     wire  [7:0] lanes$3$counted_update;
     wire  [7:0] lanes$3$stalled;
+    wire  lanes$3$queue_fault;
     reg  lanes$4$clock;
     reg  [7:0] lanes$4$lane_id;
     reg  lanes$4$start;
@@ -406,54 +217,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [63:0] lanes$4$new_cost;
     reg  [63:0] lanes$4$seq;
     reg  [4:0] lanes$4$tier_count;
-    reg  [63:0] lanes$4$floors$0;
-    reg  [63:0] lanes$4$floors$1;
-    reg  [63:0] lanes$4$floors$2;
-    reg  [63:0] lanes$4$floors$3;
-    reg  [63:0] lanes$4$floors$4;
-    reg  [63:0] lanes$4$floors$5;
-    reg  [63:0] lanes$4$floors$6;
-    reg  [63:0] lanes$4$floors$7;
-    reg  [63:0] lanes$4$floors$8;
-    reg  [63:0] lanes$4$floors$9;
-    reg  [63:0] lanes$4$floors$10;
-    reg  [63:0] lanes$4$floors$11;
-    reg  [63:0] lanes$4$floors$12;
-    reg  [63:0] lanes$4$floors$13;
-    reg  [63:0] lanes$4$floors$14;
-    reg  [63:0] lanes$4$floors$15;
-    reg  [31:0] lanes$4$rates$0;
-    reg  [31:0] lanes$4$rates$1;
-    reg  [31:0] lanes$4$rates$2;
-    reg  [31:0] lanes$4$rates$3;
-    reg  [31:0] lanes$4$rates$4;
-    reg  [31:0] lanes$4$rates$5;
-    reg  [31:0] lanes$4$rates$6;
-    reg  [31:0] lanes$4$rates$7;
-    reg  [31:0] lanes$4$rates$8;
-    reg  [31:0] lanes$4$rates$9;
-    reg  [31:0] lanes$4$rates$10;
-    reg  [31:0] lanes$4$rates$11;
-    reg  [31:0] lanes$4$rates$12;
-    reg  [31:0] lanes$4$rates$13;
-    reg  [31:0] lanes$4$rates$14;
-    reg  [31:0] lanes$4$rates$15;
-    reg  [95:0] lanes$4$maints$0;
-    reg  [95:0] lanes$4$maints$1;
-    reg  [95:0] lanes$4$maints$2;
-    reg  [95:0] lanes$4$maints$3;
-    reg  [95:0] lanes$4$maints$4;
-    reg  [95:0] lanes$4$maints$5;
-    reg  [95:0] lanes$4$maints$6;
-    reg  [95:0] lanes$4$maints$7;
-    reg  [95:0] lanes$4$maints$8;
-    reg  [95:0] lanes$4$maints$9;
-    reg  [95:0] lanes$4$maints$10;
-    reg  [95:0] lanes$4$maints$11;
-    reg  [95:0] lanes$4$maints$12;
-    reg  [95:0] lanes$4$maints$13;
-    reg  [95:0] lanes$4$maints$14;
-    reg  [95:0] lanes$4$maints$15;
+    reg  [1023:0] lanes$4$floors;
+    reg  [511:0] lanes$4$rates;
+    reg  [1535:0] lanes$4$maints;
     reg  [31:0] lanes$4$warn_bps;
     reg  [63:0] lanes$4$cycle;
     reg  [7:0] lanes$4$range_address;
@@ -474,6 +240,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     wire  [383:0] lanes$4$flag_data;
     wire  [7:0] lanes$4$counted_update;
     wire  [7:0] lanes$4$stalled;
+    wire  lanes$4$queue_fault;
     reg  lanes$5$clock;
     reg  [7:0] lanes$5$lane_id;
     reg  lanes$5$start;
@@ -486,54 +253,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [63:0] lanes$5$new_cost;
     reg  [63:0] lanes$5$seq;
     reg  [4:0] lanes$5$tier_count;
-    reg  [63:0] lanes$5$floors$0;
-    reg  [63:0] lanes$5$floors$1;
-    reg  [63:0] lanes$5$floors$2;
-    reg  [63:0] lanes$5$floors$3;
-    reg  [63:0] lanes$5$floors$4;
-    reg  [63:0] lanes$5$floors$5;
-    reg  [63:0] lanes$5$floors$6;
-    reg  [63:0] lanes$5$floors$7;
-    reg  [63:0] lanes$5$floors$8;
-    reg  [63:0] lanes$5$floors$9;
-    reg  [63:0] lanes$5$floors$10;
-    reg  [63:0] lanes$5$floors$11;
-    reg  [63:0] lanes$5$floors$12;
-    reg  [63:0] lanes$5$floors$13;
-    reg  [63:0] lanes$5$floors$14;
-    reg  [63:0] lanes$5$floors$15;
-    reg  [31:0] lanes$5$rates$0;
-    reg  [31:0] lanes$5$rates$1;
-    reg  [31:0] lanes$5$rates$2;
-    reg  [31:0] lanes$5$rates$3;
-    reg  [31:0] lanes$5$rates$4;
-    reg  [31:0] lanes$5$rates$5;
-    reg  [31:0] lanes$5$rates$6;
-    reg  [31:0] lanes$5$rates$7;
-    reg  [31:0] lanes$5$rates$8;
-    reg  [31:0] lanes$5$rates$9;
-    reg  [31:0] lanes$5$rates$10;
-    reg  [31:0] lanes$5$rates$11;
-    reg  [31:0] lanes$5$rates$12;
-    reg  [31:0] lanes$5$rates$13;
-    reg  [31:0] lanes$5$rates$14;
-    reg  [31:0] lanes$5$rates$15;
-    reg  [95:0] lanes$5$maints$0;
-    reg  [95:0] lanes$5$maints$1;
-    reg  [95:0] lanes$5$maints$2;
-    reg  [95:0] lanes$5$maints$3;
-    reg  [95:0] lanes$5$maints$4;
-    reg  [95:0] lanes$5$maints$5;
-    reg  [95:0] lanes$5$maints$6;
-    reg  [95:0] lanes$5$maints$7;
-    reg  [95:0] lanes$5$maints$8;
-    reg  [95:0] lanes$5$maints$9;
-    reg  [95:0] lanes$5$maints$10;
-    reg  [95:0] lanes$5$maints$11;
-    reg  [95:0] lanes$5$maints$12;
-    reg  [95:0] lanes$5$maints$13;
-    reg  [95:0] lanes$5$maints$14;
-    reg  [95:0] lanes$5$maints$15;
+    reg  [1023:0] lanes$5$floors;
+    reg  [511:0] lanes$5$rates;
+    reg  [1535:0] lanes$5$maints;
     reg  [31:0] lanes$5$warn_bps;
     reg  [63:0] lanes$5$cycle;
     reg  [7:0] lanes$5$range_address;
@@ -554,6 +276,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     wire  [383:0] lanes$5$flag_data;
     wire  [7:0] lanes$5$counted_update;
     wire  [7:0] lanes$5$stalled;
+    wire  lanes$5$queue_fault;
     reg  lanes$6$clock;
     reg  [7:0] lanes$6$lane_id;
     reg  lanes$6$start;
@@ -566,54 +289,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [63:0] lanes$6$new_cost;
     reg  [63:0] lanes$6$seq;
     reg  [4:0] lanes$6$tier_count;
-    reg  [63:0] lanes$6$floors$0;
-    reg  [63:0] lanes$6$floors$1;
-    reg  [63:0] lanes$6$floors$2;
-    reg  [63:0] lanes$6$floors$3;
-    reg  [63:0] lanes$6$floors$4;
-    reg  [63:0] lanes$6$floors$5;
-    reg  [63:0] lanes$6$floors$6;
-    reg  [63:0] lanes$6$floors$7;
-    reg  [63:0] lanes$6$floors$8;
-    reg  [63:0] lanes$6$floors$9;
-    reg  [63:0] lanes$6$floors$10;
-    reg  [63:0] lanes$6$floors$11;
-    reg  [63:0] lanes$6$floors$12;
-    reg  [63:0] lanes$6$floors$13;
-    reg  [63:0] lanes$6$floors$14;
-    reg  [63:0] lanes$6$floors$15;
-    reg  [31:0] lanes$6$rates$0;
-    reg  [31:0] lanes$6$rates$1;
-    reg  [31:0] lanes$6$rates$2;
-    reg  [31:0] lanes$6$rates$3;
-    reg  [31:0] lanes$6$rates$4;
-    reg  [31:0] lanes$6$rates$5;
-    reg  [31:0] lanes$6$rates$6;
-    reg  [31:0] lanes$6$rates$7;
-    reg  [31:0] lanes$6$rates$8;
-    reg  [31:0] lanes$6$rates$9;
-    reg  [31:0] lanes$6$rates$10;
-    reg  [31:0] lanes$6$rates$11;
-    reg  [31:0] lanes$6$rates$12;
-    reg  [31:0] lanes$6$rates$13;
-    reg  [31:0] lanes$6$rates$14;
-    reg  [31:0] lanes$6$rates$15;
-    reg  [95:0] lanes$6$maints$0;
-    reg  [95:0] lanes$6$maints$1;
-    reg  [95:0] lanes$6$maints$2;
-    reg  [95:0] lanes$6$maints$3;
-    reg  [95:0] lanes$6$maints$4;
-    reg  [95:0] lanes$6$maints$5;
-    reg  [95:0] lanes$6$maints$6;
-    reg  [95:0] lanes$6$maints$7;
-    reg  [95:0] lanes$6$maints$8;
-    reg  [95:0] lanes$6$maints$9;
-    reg  [95:0] lanes$6$maints$10;
-    reg  [95:0] lanes$6$maints$11;
-    reg  [95:0] lanes$6$maints$12;
-    reg  [95:0] lanes$6$maints$13;
-    reg  [95:0] lanes$6$maints$14;
-    reg  [95:0] lanes$6$maints$15;
+    reg  [1023:0] lanes$6$floors;
+    reg  [511:0] lanes$6$rates;
+    reg  [1535:0] lanes$6$maints;
     reg  [31:0] lanes$6$warn_bps;
     reg  [63:0] lanes$6$cycle;
     reg  [7:0] lanes$6$range_address;
@@ -634,6 +312,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     wire  [383:0] lanes$6$flag_data;
     wire  [7:0] lanes$6$counted_update;
     wire  [7:0] lanes$6$stalled;
+    wire  lanes$6$queue_fault;
     reg  lanes$7$clock;
     reg  [7:0] lanes$7$lane_id;
     reg  lanes$7$start;
@@ -646,54 +325,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [63:0] lanes$7$new_cost;
     reg  [63:0] lanes$7$seq;
     reg  [4:0] lanes$7$tier_count;
-    reg  [63:0] lanes$7$floors$0;
-    reg  [63:0] lanes$7$floors$1;
-    reg  [63:0] lanes$7$floors$2;
-    reg  [63:0] lanes$7$floors$3;
-    reg  [63:0] lanes$7$floors$4;
-    reg  [63:0] lanes$7$floors$5;
-    reg  [63:0] lanes$7$floors$6;
-    reg  [63:0] lanes$7$floors$7;
-    reg  [63:0] lanes$7$floors$8;
-    reg  [63:0] lanes$7$floors$9;
-    reg  [63:0] lanes$7$floors$10;
-    reg  [63:0] lanes$7$floors$11;
-    reg  [63:0] lanes$7$floors$12;
-    reg  [63:0] lanes$7$floors$13;
-    reg  [63:0] lanes$7$floors$14;
-    reg  [63:0] lanes$7$floors$15;
-    reg  [31:0] lanes$7$rates$0;
-    reg  [31:0] lanes$7$rates$1;
-    reg  [31:0] lanes$7$rates$2;
-    reg  [31:0] lanes$7$rates$3;
-    reg  [31:0] lanes$7$rates$4;
-    reg  [31:0] lanes$7$rates$5;
-    reg  [31:0] lanes$7$rates$6;
-    reg  [31:0] lanes$7$rates$7;
-    reg  [31:0] lanes$7$rates$8;
-    reg  [31:0] lanes$7$rates$9;
-    reg  [31:0] lanes$7$rates$10;
-    reg  [31:0] lanes$7$rates$11;
-    reg  [31:0] lanes$7$rates$12;
-    reg  [31:0] lanes$7$rates$13;
-    reg  [31:0] lanes$7$rates$14;
-    reg  [31:0] lanes$7$rates$15;
-    reg  [95:0] lanes$7$maints$0;
-    reg  [95:0] lanes$7$maints$1;
-    reg  [95:0] lanes$7$maints$2;
-    reg  [95:0] lanes$7$maints$3;
-    reg  [95:0] lanes$7$maints$4;
-    reg  [95:0] lanes$7$maints$5;
-    reg  [95:0] lanes$7$maints$6;
-    reg  [95:0] lanes$7$maints$7;
-    reg  [95:0] lanes$7$maints$8;
-    reg  [95:0] lanes$7$maints$9;
-    reg  [95:0] lanes$7$maints$10;
-    reg  [95:0] lanes$7$maints$11;
-    reg  [95:0] lanes$7$maints$12;
-    reg  [95:0] lanes$7$maints$13;
-    reg  [95:0] lanes$7$maints$14;
-    reg  [95:0] lanes$7$maints$15;
+    reg  [1023:0] lanes$7$floors;
+    reg  [511:0] lanes$7$rates;
+    reg  [1535:0] lanes$7$maints;
     reg  [31:0] lanes$7$warn_bps;
     reg  [63:0] lanes$7$cycle;
     reg  [7:0] lanes$7$range_address;
@@ -714,6 +348,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     wire  [383:0] lanes$7$flag_data;
     wire  [7:0] lanes$7$counted_update;
     wire  [7:0] lanes$7$stalled;
+    wire  lanes$7$queue_fault;
     reg  registers$clock;
     reg  [11:0] registers$awaddr;
     reg  registers$awvalid;
@@ -756,347 +391,32 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  prices$write_enable;
     reg  [7:0] instrument_meta$read_address;
     reg  instrument_meta$read_clock;
-    wire  [7:0] instrument_meta$read_data;
+    wire  [5:0] instrument_meta$read_data;
     reg  [7:0] instrument_meta$write_address;
     reg  instrument_meta$write_clock;
-    reg  [7:0] instrument_meta$write_data;
+    reg  [5:0] instrument_meta$write_data;
     reg  instrument_meta$write_enable;
-    reg  [7:0] floors$0$read_address;
-    reg  floors$0$read_clock;
-    wire  [63:0] floors$0$read_data;
-    reg  [7:0] floors$0$write_address;
-    reg  floors$0$write_clock;
-    reg  [63:0] floors$0$write_data;
-    reg  floors$0$write_enable;
-    reg  [7:0] floors$1$read_address;
-    reg  floors$1$read_clock;
-    wire  [63:0] floors$1$read_data;
-    reg  [7:0] floors$1$write_address;
-    reg  floors$1$write_clock;
-    reg  [63:0] floors$1$write_data;
-    reg  floors$1$write_enable;
-    reg  [7:0] floors$2$read_address;
-    reg  floors$2$read_clock;
-    wire  [63:0] floors$2$read_data;
-    reg  [7:0] floors$2$write_address;
-    reg  floors$2$write_clock;
-    reg  [63:0] floors$2$write_data;
-    reg  floors$2$write_enable;
-    reg  [7:0] floors$3$read_address;
-    reg  floors$3$read_clock;
-    wire  [63:0] floors$3$read_data;
-    reg  [7:0] floors$3$write_address;
-    reg  floors$3$write_clock;
-    reg  [63:0] floors$3$write_data;
-    reg  floors$3$write_enable;
-    reg  [7:0] floors$4$read_address;
-    reg  floors$4$read_clock;
-    wire  [63:0] floors$4$read_data;
-    reg  [7:0] floors$4$write_address;
-    reg  floors$4$write_clock;
-    reg  [63:0] floors$4$write_data;
-    reg  floors$4$write_enable;
-    reg  [7:0] floors$5$read_address;
-    reg  floors$5$read_clock;
-    wire  [63:0] floors$5$read_data;
-    reg  [7:0] floors$5$write_address;
-    reg  floors$5$write_clock;
-    reg  [63:0] floors$5$write_data;
-    reg  floors$5$write_enable;
-    reg  [7:0] floors$6$read_address;
-    reg  floors$6$read_clock;
-    wire  [63:0] floors$6$read_data;
-    reg  [7:0] floors$6$write_address;
-    reg  floors$6$write_clock;
-    reg  [63:0] floors$6$write_data;
-    reg  floors$6$write_enable;
-    reg  [7:0] floors$7$read_address;
-    reg  floors$7$read_clock;
-    wire  [63:0] floors$7$read_data;
-    reg  [7:0] floors$7$write_address;
-    reg  floors$7$write_clock;
-    reg  [63:0] floors$7$write_data;
-    reg  floors$7$write_enable;
-    reg  [7:0] floors$8$read_address;
-    reg  floors$8$read_clock;
-    wire  [63:0] floors$8$read_data;
-    reg  [7:0] floors$8$write_address;
-    reg  floors$8$write_clock;
-    reg  [63:0] floors$8$write_data;
-    reg  floors$8$write_enable;
-    reg  [7:0] floors$9$read_address;
-    reg  floors$9$read_clock;
-    wire  [63:0] floors$9$read_data;
-    reg  [7:0] floors$9$write_address;
-    reg  floors$9$write_clock;
-    reg  [63:0] floors$9$write_data;
-    reg  floors$9$write_enable;
-    reg  [7:0] floors$10$read_address;
-    reg  floors$10$read_clock;
-    wire  [63:0] floors$10$read_data;
-    reg  [7:0] floors$10$write_address;
-    reg  floors$10$write_clock;
-    reg  [63:0] floors$10$write_data;
-    reg  floors$10$write_enable;
-    reg  [7:0] floors$11$read_address;
-    reg  floors$11$read_clock;
-    wire  [63:0] floors$11$read_data;
-    reg  [7:0] floors$11$write_address;
-    reg  floors$11$write_clock;
-    reg  [63:0] floors$11$write_data;
-    reg  floors$11$write_enable;
-    reg  [7:0] floors$12$read_address;
-    reg  floors$12$read_clock;
-    wire  [63:0] floors$12$read_data;
-    reg  [7:0] floors$12$write_address;
-    reg  floors$12$write_clock;
-    reg  [63:0] floors$12$write_data;
-    reg  floors$12$write_enable;
-    reg  [7:0] floors$13$read_address;
-    reg  floors$13$read_clock;
-    wire  [63:0] floors$13$read_data;
-    reg  [7:0] floors$13$write_address;
-    reg  floors$13$write_clock;
-    reg  [63:0] floors$13$write_data;
-    reg  floors$13$write_enable;
-    reg  [7:0] floors$14$read_address;
-    reg  floors$14$read_clock;
-    wire  [63:0] floors$14$read_data;
-    reg  [7:0] floors$14$write_address;
-    reg  floors$14$write_clock;
-    reg  [63:0] floors$14$write_data;
-    reg  floors$14$write_enable;
-    reg  [7:0] floors$15$read_address;
-    reg  floors$15$read_clock;
-    wire  [63:0] floors$15$read_data;
-    reg  [7:0] floors$15$write_address;
-    reg  floors$15$write_clock;
-    reg  [63:0] floors$15$write_data;
-    reg  floors$15$write_enable;
-    reg  [7:0] rates$0$read_address;
-    reg  rates$0$read_clock;
-    wire  [31:0] rates$0$read_data;
-    reg  [7:0] rates$0$write_address;
-    reg  rates$0$write_clock;
-    reg  [31:0] rates$0$write_data;
-    reg  rates$0$write_enable;
-    reg  [7:0] rates$1$read_address;
-    reg  rates$1$read_clock;
-    wire  [31:0] rates$1$read_data;
-    reg  [7:0] rates$1$write_address;
-    reg  rates$1$write_clock;
-    reg  [31:0] rates$1$write_data;
-    reg  rates$1$write_enable;
-    reg  [7:0] rates$2$read_address;
-    reg  rates$2$read_clock;
-    wire  [31:0] rates$2$read_data;
-    reg  [7:0] rates$2$write_address;
-    reg  rates$2$write_clock;
-    reg  [31:0] rates$2$write_data;
-    reg  rates$2$write_enable;
-    reg  [7:0] rates$3$read_address;
-    reg  rates$3$read_clock;
-    wire  [31:0] rates$3$read_data;
-    reg  [7:0] rates$3$write_address;
-    reg  rates$3$write_clock;
-    reg  [31:0] rates$3$write_data;
-    reg  rates$3$write_enable;
-    reg  [7:0] rates$4$read_address;
-    reg  rates$4$read_clock;
-    wire  [31:0] rates$4$read_data;
-    reg  [7:0] rates$4$write_address;
-    reg  rates$4$write_clock;
-    reg  [31:0] rates$4$write_data;
-    reg  rates$4$write_enable;
-    reg  [7:0] rates$5$read_address;
-    reg  rates$5$read_clock;
-    wire  [31:0] rates$5$read_data;
-    reg  [7:0] rates$5$write_address;
-    reg  rates$5$write_clock;
-    reg  [31:0] rates$5$write_data;
-    reg  rates$5$write_enable;
-    reg  [7:0] rates$6$read_address;
-    reg  rates$6$read_clock;
-    wire  [31:0] rates$6$read_data;
-    reg  [7:0] rates$6$write_address;
-    reg  rates$6$write_clock;
-    reg  [31:0] rates$6$write_data;
-    reg  rates$6$write_enable;
-    reg  [7:0] rates$7$read_address;
-    reg  rates$7$read_clock;
-    wire  [31:0] rates$7$read_data;
-    reg  [7:0] rates$7$write_address;
-    reg  rates$7$write_clock;
-    reg  [31:0] rates$7$write_data;
-    reg  rates$7$write_enable;
-    reg  [7:0] rates$8$read_address;
-    reg  rates$8$read_clock;
-    wire  [31:0] rates$8$read_data;
-    reg  [7:0] rates$8$write_address;
-    reg  rates$8$write_clock;
-    reg  [31:0] rates$8$write_data;
-    reg  rates$8$write_enable;
-    reg  [7:0] rates$9$read_address;
-    reg  rates$9$read_clock;
-    wire  [31:0] rates$9$read_data;
-    reg  [7:0] rates$9$write_address;
-    reg  rates$9$write_clock;
-    reg  [31:0] rates$9$write_data;
-    reg  rates$9$write_enable;
-    reg  [7:0] rates$10$read_address;
-    reg  rates$10$read_clock;
-    wire  [31:0] rates$10$read_data;
-    reg  [7:0] rates$10$write_address;
-    reg  rates$10$write_clock;
-    reg  [31:0] rates$10$write_data;
-    reg  rates$10$write_enable;
-    reg  [7:0] rates$11$read_address;
-    reg  rates$11$read_clock;
-    wire  [31:0] rates$11$read_data;
-    reg  [7:0] rates$11$write_address;
-    reg  rates$11$write_clock;
-    reg  [31:0] rates$11$write_data;
-    reg  rates$11$write_enable;
-    reg  [7:0] rates$12$read_address;
-    reg  rates$12$read_clock;
-    wire  [31:0] rates$12$read_data;
-    reg  [7:0] rates$12$write_address;
-    reg  rates$12$write_clock;
-    reg  [31:0] rates$12$write_data;
-    reg  rates$12$write_enable;
-    reg  [7:0] rates$13$read_address;
-    reg  rates$13$read_clock;
-    wire  [31:0] rates$13$read_data;
-    reg  [7:0] rates$13$write_address;
-    reg  rates$13$write_clock;
-    reg  [31:0] rates$13$write_data;
-    reg  rates$13$write_enable;
-    reg  [7:0] rates$14$read_address;
-    reg  rates$14$read_clock;
-    wire  [31:0] rates$14$read_data;
-    reg  [7:0] rates$14$write_address;
-    reg  rates$14$write_clock;
-    reg  [31:0] rates$14$write_data;
-    reg  rates$14$write_enable;
-    reg  [7:0] rates$15$read_address;
-    reg  rates$15$read_clock;
-    wire  [31:0] rates$15$read_data;
-    reg  [7:0] rates$15$write_address;
-    reg  rates$15$write_clock;
-    reg  [31:0] rates$15$write_data;
-    reg  rates$15$write_enable;
-    reg  [7:0] maints$0$read_address;
-    reg  maints$0$read_clock;
-    wire  [95:0] maints$0$read_data;
-    reg  [7:0] maints$0$write_address;
-    reg  maints$0$write_clock;
-    reg  [95:0] maints$0$write_data;
-    reg  maints$0$write_enable;
-    reg  [7:0] maints$1$read_address;
-    reg  maints$1$read_clock;
-    wire  [95:0] maints$1$read_data;
-    reg  [7:0] maints$1$write_address;
-    reg  maints$1$write_clock;
-    reg  [95:0] maints$1$write_data;
-    reg  maints$1$write_enable;
-    reg  [7:0] maints$2$read_address;
-    reg  maints$2$read_clock;
-    wire  [95:0] maints$2$read_data;
-    reg  [7:0] maints$2$write_address;
-    reg  maints$2$write_clock;
-    reg  [95:0] maints$2$write_data;
-    reg  maints$2$write_enable;
-    reg  [7:0] maints$3$read_address;
-    reg  maints$3$read_clock;
-    wire  [95:0] maints$3$read_data;
-    reg  [7:0] maints$3$write_address;
-    reg  maints$3$write_clock;
-    reg  [95:0] maints$3$write_data;
-    reg  maints$3$write_enable;
-    reg  [7:0] maints$4$read_address;
-    reg  maints$4$read_clock;
-    wire  [95:0] maints$4$read_data;
-    reg  [7:0] maints$4$write_address;
-    reg  maints$4$write_clock;
-    reg  [95:0] maints$4$write_data;
-    reg  maints$4$write_enable;
-    reg  [7:0] maints$5$read_address;
-    reg  maints$5$read_clock;
-    wire  [95:0] maints$5$read_data;
-    reg  [7:0] maints$5$write_address;
-    reg  maints$5$write_clock;
-    reg  [95:0] maints$5$write_data;
-    reg  maints$5$write_enable;
-    reg  [7:0] maints$6$read_address;
-    reg  maints$6$read_clock;
-    wire  [95:0] maints$6$read_data;
-    reg  [7:0] maints$6$write_address;
-    reg  maints$6$write_clock;
-    reg  [95:0] maints$6$write_data;
-    reg  maints$6$write_enable;
-    reg  [7:0] maints$7$read_address;
-    reg  maints$7$read_clock;
-    wire  [95:0] maints$7$read_data;
-    reg  [7:0] maints$7$write_address;
-    reg  maints$7$write_clock;
-    reg  [95:0] maints$7$write_data;
-    reg  maints$7$write_enable;
-    reg  [7:0] maints$8$read_address;
-    reg  maints$8$read_clock;
-    wire  [95:0] maints$8$read_data;
-    reg  [7:0] maints$8$write_address;
-    reg  maints$8$write_clock;
-    reg  [95:0] maints$8$write_data;
-    reg  maints$8$write_enable;
-    reg  [7:0] maints$9$read_address;
-    reg  maints$9$read_clock;
-    wire  [95:0] maints$9$read_data;
-    reg  [7:0] maints$9$write_address;
-    reg  maints$9$write_clock;
-    reg  [95:0] maints$9$write_data;
-    reg  maints$9$write_enable;
-    reg  [7:0] maints$10$read_address;
-    reg  maints$10$read_clock;
-    wire  [95:0] maints$10$read_data;
-    reg  [7:0] maints$10$write_address;
-    reg  maints$10$write_clock;
-    reg  [95:0] maints$10$write_data;
-    reg  maints$10$write_enable;
-    reg  [7:0] maints$11$read_address;
-    reg  maints$11$read_clock;
-    wire  [95:0] maints$11$read_data;
-    reg  [7:0] maints$11$write_address;
-    reg  maints$11$write_clock;
-    reg  [95:0] maints$11$write_data;
-    reg  maints$11$write_enable;
-    reg  [7:0] maints$12$read_address;
-    reg  maints$12$read_clock;
-    wire  [95:0] maints$12$read_data;
-    reg  [7:0] maints$12$write_address;
-    reg  maints$12$write_clock;
-    reg  [95:0] maints$12$write_data;
-    reg  maints$12$write_enable;
-    reg  [7:0] maints$13$read_address;
-    reg  maints$13$read_clock;
-    wire  [95:0] maints$13$read_data;
-    reg  [7:0] maints$13$write_address;
-    reg  maints$13$write_clock;
-    reg  [95:0] maints$13$write_data;
-    reg  maints$13$write_enable;
-    reg  [7:0] maints$14$read_address;
-    reg  maints$14$read_clock;
-    wire  [95:0] maints$14$read_data;
-    reg  [7:0] maints$14$write_address;
-    reg  maints$14$write_clock;
-    reg  [95:0] maints$14$write_data;
-    reg  maints$14$write_enable;
-    reg  [7:0] maints$15$read_address;
-    reg  maints$15$read_clock;
-    wire  [95:0] maints$15$read_data;
-    reg  [7:0] maints$15$write_address;
-    reg  maints$15$write_clock;
-    reg  [95:0] maints$15$write_data;
-    reg  maints$15$write_enable;
+    reg  [7:0] floors$read_address;
+    reg  floors$read_clock;
+    wire  [1023:0] floors$read_data;
+    reg  [7:0] floors$write_address;
+    reg  floors$write_clock;
+    reg  [1023:0] floors$write_data;
+    reg  floors$write_enable;
+    reg  [7:0] rates$read_address;
+    reg  rates$read_clock;
+    wire  [511:0] rates$read_data;
+    reg  [7:0] rates$write_address;
+    reg  rates$write_clock;
+    reg  [511:0] rates$write_data;
+    reg  rates$write_enable;
+    reg  [7:0] maints$read_address;
+    reg  maints$read_clock;
+    wire  [1535:0] maints$read_data;
+    reg  [7:0] maints$write_address;
+    reg  maints$write_clock;
+    reg  [1535:0] maints$write_data;
+    reg  maints$write_enable;
     reg  [1:0] state$d;
     wire  [1:0] state$q;
     reg  state$clock;
@@ -1183,7 +503,6 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  lane_fits;
     reg  [63:0] target_run;
     reg  [31:0] target_accounts;
-    reg  w1_in_range;
     reg  w2_in_range;
     reg  w3_in_range;
     reg  [31:0] new_price;
@@ -1194,6 +513,10 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  refuse_instrument;
     reg  refuse_price;
     reg  refuse_malformed;
+    reg  [95:0] tier_maint;
+    reg  [15:0] floor_shift;
+    reg  [15:0] rate_shift;
+    reg  [15:0] maint_shift;
     reg  lane_busy$0;
     reg  lane_busy$1;
     reg  lane_busy$2;
@@ -1218,7 +541,18 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [7:0] lane_stalls$5;
     reg  [7:0] lane_stalls$6;
     reg  [7:0] lane_stalls$7;
+    reg  lane_faults$0;
+    reg  lane_faults$1;
+    reg  lane_faults$2;
+    reg  lane_faults$3;
+    reg  lane_faults$4;
+    reg  lane_faults$5;
+    reg  lane_faults$6;
+    reg  lane_faults$7;
     reg  any_busy;
+    reg  [7:0] all_updates;
+    reg  [7:0] all_stalls;
+    reg  any_fault;
     reg  flag_any;
     reg  [7:0] flag_first;
     reg  flag_below;
@@ -1240,54 +574,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .new_cost(lanes$0$new_cost),
         .seq(lanes$0$seq),
         .tier_count(lanes$0$tier_count),
-        .floors$0(lanes$0$floors$0),
-        .floors$1(lanes$0$floors$1),
-        .floors$2(lanes$0$floors$2),
-        .floors$3(lanes$0$floors$3),
-        .floors$4(lanes$0$floors$4),
-        .floors$5(lanes$0$floors$5),
-        .floors$6(lanes$0$floors$6),
-        .floors$7(lanes$0$floors$7),
-        .floors$8(lanes$0$floors$8),
-        .floors$9(lanes$0$floors$9),
-        .floors$10(lanes$0$floors$10),
-        .floors$11(lanes$0$floors$11),
-        .floors$12(lanes$0$floors$12),
-        .floors$13(lanes$0$floors$13),
-        .floors$14(lanes$0$floors$14),
-        .floors$15(lanes$0$floors$15),
-        .rates$0(lanes$0$rates$0),
-        .rates$1(lanes$0$rates$1),
-        .rates$2(lanes$0$rates$2),
-        .rates$3(lanes$0$rates$3),
-        .rates$4(lanes$0$rates$4),
-        .rates$5(lanes$0$rates$5),
-        .rates$6(lanes$0$rates$6),
-        .rates$7(lanes$0$rates$7),
-        .rates$8(lanes$0$rates$8),
-        .rates$9(lanes$0$rates$9),
-        .rates$10(lanes$0$rates$10),
-        .rates$11(lanes$0$rates$11),
-        .rates$12(lanes$0$rates$12),
-        .rates$13(lanes$0$rates$13),
-        .rates$14(lanes$0$rates$14),
-        .rates$15(lanes$0$rates$15),
-        .maints$0(lanes$0$maints$0),
-        .maints$1(lanes$0$maints$1),
-        .maints$2(lanes$0$maints$2),
-        .maints$3(lanes$0$maints$3),
-        .maints$4(lanes$0$maints$4),
-        .maints$5(lanes$0$maints$5),
-        .maints$6(lanes$0$maints$6),
-        .maints$7(lanes$0$maints$7),
-        .maints$8(lanes$0$maints$8),
-        .maints$9(lanes$0$maints$9),
-        .maints$10(lanes$0$maints$10),
-        .maints$11(lanes$0$maints$11),
-        .maints$12(lanes$0$maints$12),
-        .maints$13(lanes$0$maints$13),
-        .maints$14(lanes$0$maints$14),
-        .maints$15(lanes$0$maints$15),
+        .floors(lanes$0$floors),
+        .rates(lanes$0$rates),
+        .maints(lanes$0$maints),
         .warn_bps(lanes$0$warn_bps),
         .cycle(lanes$0$cycle),
         .range_address(lanes$0$range_address),
@@ -1307,7 +596,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .flag_empty(lanes$0$flag_empty),
         .flag_data(lanes$0$flag_data),
         .counted_update(lanes$0$counted_update),
-        .stalled(lanes$0$stalled)
+        .stalled(lanes$0$stalled),
+        .queue_fault(lanes$0$queue_fault)
     );
     top$lanes$1 lanes$1(
         .clock(lanes$1$clock),
@@ -1322,54 +612,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .new_cost(lanes$1$new_cost),
         .seq(lanes$1$seq),
         .tier_count(lanes$1$tier_count),
-        .floors$0(lanes$1$floors$0),
-        .floors$1(lanes$1$floors$1),
-        .floors$2(lanes$1$floors$2),
-        .floors$3(lanes$1$floors$3),
-        .floors$4(lanes$1$floors$4),
-        .floors$5(lanes$1$floors$5),
-        .floors$6(lanes$1$floors$6),
-        .floors$7(lanes$1$floors$7),
-        .floors$8(lanes$1$floors$8),
-        .floors$9(lanes$1$floors$9),
-        .floors$10(lanes$1$floors$10),
-        .floors$11(lanes$1$floors$11),
-        .floors$12(lanes$1$floors$12),
-        .floors$13(lanes$1$floors$13),
-        .floors$14(lanes$1$floors$14),
-        .floors$15(lanes$1$floors$15),
-        .rates$0(lanes$1$rates$0),
-        .rates$1(lanes$1$rates$1),
-        .rates$2(lanes$1$rates$2),
-        .rates$3(lanes$1$rates$3),
-        .rates$4(lanes$1$rates$4),
-        .rates$5(lanes$1$rates$5),
-        .rates$6(lanes$1$rates$6),
-        .rates$7(lanes$1$rates$7),
-        .rates$8(lanes$1$rates$8),
-        .rates$9(lanes$1$rates$9),
-        .rates$10(lanes$1$rates$10),
-        .rates$11(lanes$1$rates$11),
-        .rates$12(lanes$1$rates$12),
-        .rates$13(lanes$1$rates$13),
-        .rates$14(lanes$1$rates$14),
-        .rates$15(lanes$1$rates$15),
-        .maints$0(lanes$1$maints$0),
-        .maints$1(lanes$1$maints$1),
-        .maints$2(lanes$1$maints$2),
-        .maints$3(lanes$1$maints$3),
-        .maints$4(lanes$1$maints$4),
-        .maints$5(lanes$1$maints$5),
-        .maints$6(lanes$1$maints$6),
-        .maints$7(lanes$1$maints$7),
-        .maints$8(lanes$1$maints$8),
-        .maints$9(lanes$1$maints$9),
-        .maints$10(lanes$1$maints$10),
-        .maints$11(lanes$1$maints$11),
-        .maints$12(lanes$1$maints$12),
-        .maints$13(lanes$1$maints$13),
-        .maints$14(lanes$1$maints$14),
-        .maints$15(lanes$1$maints$15),
+        .floors(lanes$1$floors),
+        .rates(lanes$1$rates),
+        .maints(lanes$1$maints),
         .warn_bps(lanes$1$warn_bps),
         .cycle(lanes$1$cycle),
         .range_address(lanes$1$range_address),
@@ -1389,7 +634,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .flag_empty(lanes$1$flag_empty),
         .flag_data(lanes$1$flag_data),
         .counted_update(lanes$1$counted_update),
-        .stalled(lanes$1$stalled)
+        .stalled(lanes$1$stalled),
+        .queue_fault(lanes$1$queue_fault)
     );
     top$lanes$2 lanes$2(
         .clock(lanes$2$clock),
@@ -1404,54 +650,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .new_cost(lanes$2$new_cost),
         .seq(lanes$2$seq),
         .tier_count(lanes$2$tier_count),
-        .floors$0(lanes$2$floors$0),
-        .floors$1(lanes$2$floors$1),
-        .floors$2(lanes$2$floors$2),
-        .floors$3(lanes$2$floors$3),
-        .floors$4(lanes$2$floors$4),
-        .floors$5(lanes$2$floors$5),
-        .floors$6(lanes$2$floors$6),
-        .floors$7(lanes$2$floors$7),
-        .floors$8(lanes$2$floors$8),
-        .floors$9(lanes$2$floors$9),
-        .floors$10(lanes$2$floors$10),
-        .floors$11(lanes$2$floors$11),
-        .floors$12(lanes$2$floors$12),
-        .floors$13(lanes$2$floors$13),
-        .floors$14(lanes$2$floors$14),
-        .floors$15(lanes$2$floors$15),
-        .rates$0(lanes$2$rates$0),
-        .rates$1(lanes$2$rates$1),
-        .rates$2(lanes$2$rates$2),
-        .rates$3(lanes$2$rates$3),
-        .rates$4(lanes$2$rates$4),
-        .rates$5(lanes$2$rates$5),
-        .rates$6(lanes$2$rates$6),
-        .rates$7(lanes$2$rates$7),
-        .rates$8(lanes$2$rates$8),
-        .rates$9(lanes$2$rates$9),
-        .rates$10(lanes$2$rates$10),
-        .rates$11(lanes$2$rates$11),
-        .rates$12(lanes$2$rates$12),
-        .rates$13(lanes$2$rates$13),
-        .rates$14(lanes$2$rates$14),
-        .rates$15(lanes$2$rates$15),
-        .maints$0(lanes$2$maints$0),
-        .maints$1(lanes$2$maints$1),
-        .maints$2(lanes$2$maints$2),
-        .maints$3(lanes$2$maints$3),
-        .maints$4(lanes$2$maints$4),
-        .maints$5(lanes$2$maints$5),
-        .maints$6(lanes$2$maints$6),
-        .maints$7(lanes$2$maints$7),
-        .maints$8(lanes$2$maints$8),
-        .maints$9(lanes$2$maints$9),
-        .maints$10(lanes$2$maints$10),
-        .maints$11(lanes$2$maints$11),
-        .maints$12(lanes$2$maints$12),
-        .maints$13(lanes$2$maints$13),
-        .maints$14(lanes$2$maints$14),
-        .maints$15(lanes$2$maints$15),
+        .floors(lanes$2$floors),
+        .rates(lanes$2$rates),
+        .maints(lanes$2$maints),
         .warn_bps(lanes$2$warn_bps),
         .cycle(lanes$2$cycle),
         .range_address(lanes$2$range_address),
@@ -1471,7 +672,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .flag_empty(lanes$2$flag_empty),
         .flag_data(lanes$2$flag_data),
         .counted_update(lanes$2$counted_update),
-        .stalled(lanes$2$stalled)
+        .stalled(lanes$2$stalled),
+        .queue_fault(lanes$2$queue_fault)
     );
     top$lanes$3 lanes$3(
         .clock(lanes$3$clock),
@@ -1486,54 +688,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .new_cost(lanes$3$new_cost),
         .seq(lanes$3$seq),
         .tier_count(lanes$3$tier_count),
-        .floors$0(lanes$3$floors$0),
-        .floors$1(lanes$3$floors$1),
-        .floors$2(lanes$3$floors$2),
-        .floors$3(lanes$3$floors$3),
-        .floors$4(lanes$3$floors$4),
-        .floors$5(lanes$3$floors$5),
-        .floors$6(lanes$3$floors$6),
-        .floors$7(lanes$3$floors$7),
-        .floors$8(lanes$3$floors$8),
-        .floors$9(lanes$3$floors$9),
-        .floors$10(lanes$3$floors$10),
-        .floors$11(lanes$3$floors$11),
-        .floors$12(lanes$3$floors$12),
-        .floors$13(lanes$3$floors$13),
-        .floors$14(lanes$3$floors$14),
-        .floors$15(lanes$3$floors$15),
-        .rates$0(lanes$3$rates$0),
-        .rates$1(lanes$3$rates$1),
-        .rates$2(lanes$3$rates$2),
-        .rates$3(lanes$3$rates$3),
-        .rates$4(lanes$3$rates$4),
-        .rates$5(lanes$3$rates$5),
-        .rates$6(lanes$3$rates$6),
-        .rates$7(lanes$3$rates$7),
-        .rates$8(lanes$3$rates$8),
-        .rates$9(lanes$3$rates$9),
-        .rates$10(lanes$3$rates$10),
-        .rates$11(lanes$3$rates$11),
-        .rates$12(lanes$3$rates$12),
-        .rates$13(lanes$3$rates$13),
-        .rates$14(lanes$3$rates$14),
-        .rates$15(lanes$3$rates$15),
-        .maints$0(lanes$3$maints$0),
-        .maints$1(lanes$3$maints$1),
-        .maints$2(lanes$3$maints$2),
-        .maints$3(lanes$3$maints$3),
-        .maints$4(lanes$3$maints$4),
-        .maints$5(lanes$3$maints$5),
-        .maints$6(lanes$3$maints$6),
-        .maints$7(lanes$3$maints$7),
-        .maints$8(lanes$3$maints$8),
-        .maints$9(lanes$3$maints$9),
-        .maints$10(lanes$3$maints$10),
-        .maints$11(lanes$3$maints$11),
-        .maints$12(lanes$3$maints$12),
-        .maints$13(lanes$3$maints$13),
-        .maints$14(lanes$3$maints$14),
-        .maints$15(lanes$3$maints$15),
+        .floors(lanes$3$floors),
+        .rates(lanes$3$rates),
+        .maints(lanes$3$maints),
         .warn_bps(lanes$3$warn_bps),
         .cycle(lanes$3$cycle),
         .range_address(lanes$3$range_address),
@@ -1553,7 +710,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .flag_empty(lanes$3$flag_empty),
         .flag_data(lanes$3$flag_data),
         .counted_update(lanes$3$counted_update),
-        .stalled(lanes$3$stalled)
+        .stalled(lanes$3$stalled),
+        .queue_fault(lanes$3$queue_fault)
     );
     top$lanes$4 lanes$4(
         .clock(lanes$4$clock),
@@ -1568,54 +726,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .new_cost(lanes$4$new_cost),
         .seq(lanes$4$seq),
         .tier_count(lanes$4$tier_count),
-        .floors$0(lanes$4$floors$0),
-        .floors$1(lanes$4$floors$1),
-        .floors$2(lanes$4$floors$2),
-        .floors$3(lanes$4$floors$3),
-        .floors$4(lanes$4$floors$4),
-        .floors$5(lanes$4$floors$5),
-        .floors$6(lanes$4$floors$6),
-        .floors$7(lanes$4$floors$7),
-        .floors$8(lanes$4$floors$8),
-        .floors$9(lanes$4$floors$9),
-        .floors$10(lanes$4$floors$10),
-        .floors$11(lanes$4$floors$11),
-        .floors$12(lanes$4$floors$12),
-        .floors$13(lanes$4$floors$13),
-        .floors$14(lanes$4$floors$14),
-        .floors$15(lanes$4$floors$15),
-        .rates$0(lanes$4$rates$0),
-        .rates$1(lanes$4$rates$1),
-        .rates$2(lanes$4$rates$2),
-        .rates$3(lanes$4$rates$3),
-        .rates$4(lanes$4$rates$4),
-        .rates$5(lanes$4$rates$5),
-        .rates$6(lanes$4$rates$6),
-        .rates$7(lanes$4$rates$7),
-        .rates$8(lanes$4$rates$8),
-        .rates$9(lanes$4$rates$9),
-        .rates$10(lanes$4$rates$10),
-        .rates$11(lanes$4$rates$11),
-        .rates$12(lanes$4$rates$12),
-        .rates$13(lanes$4$rates$13),
-        .rates$14(lanes$4$rates$14),
-        .rates$15(lanes$4$rates$15),
-        .maints$0(lanes$4$maints$0),
-        .maints$1(lanes$4$maints$1),
-        .maints$2(lanes$4$maints$2),
-        .maints$3(lanes$4$maints$3),
-        .maints$4(lanes$4$maints$4),
-        .maints$5(lanes$4$maints$5),
-        .maints$6(lanes$4$maints$6),
-        .maints$7(lanes$4$maints$7),
-        .maints$8(lanes$4$maints$8),
-        .maints$9(lanes$4$maints$9),
-        .maints$10(lanes$4$maints$10),
-        .maints$11(lanes$4$maints$11),
-        .maints$12(lanes$4$maints$12),
-        .maints$13(lanes$4$maints$13),
-        .maints$14(lanes$4$maints$14),
-        .maints$15(lanes$4$maints$15),
+        .floors(lanes$4$floors),
+        .rates(lanes$4$rates),
+        .maints(lanes$4$maints),
         .warn_bps(lanes$4$warn_bps),
         .cycle(lanes$4$cycle),
         .range_address(lanes$4$range_address),
@@ -1635,7 +748,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .flag_empty(lanes$4$flag_empty),
         .flag_data(lanes$4$flag_data),
         .counted_update(lanes$4$counted_update),
-        .stalled(lanes$4$stalled)
+        .stalled(lanes$4$stalled),
+        .queue_fault(lanes$4$queue_fault)
     );
     top$lanes$5 lanes$5(
         .clock(lanes$5$clock),
@@ -1650,54 +764,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .new_cost(lanes$5$new_cost),
         .seq(lanes$5$seq),
         .tier_count(lanes$5$tier_count),
-        .floors$0(lanes$5$floors$0),
-        .floors$1(lanes$5$floors$1),
-        .floors$2(lanes$5$floors$2),
-        .floors$3(lanes$5$floors$3),
-        .floors$4(lanes$5$floors$4),
-        .floors$5(lanes$5$floors$5),
-        .floors$6(lanes$5$floors$6),
-        .floors$7(lanes$5$floors$7),
-        .floors$8(lanes$5$floors$8),
-        .floors$9(lanes$5$floors$9),
-        .floors$10(lanes$5$floors$10),
-        .floors$11(lanes$5$floors$11),
-        .floors$12(lanes$5$floors$12),
-        .floors$13(lanes$5$floors$13),
-        .floors$14(lanes$5$floors$14),
-        .floors$15(lanes$5$floors$15),
-        .rates$0(lanes$5$rates$0),
-        .rates$1(lanes$5$rates$1),
-        .rates$2(lanes$5$rates$2),
-        .rates$3(lanes$5$rates$3),
-        .rates$4(lanes$5$rates$4),
-        .rates$5(lanes$5$rates$5),
-        .rates$6(lanes$5$rates$6),
-        .rates$7(lanes$5$rates$7),
-        .rates$8(lanes$5$rates$8),
-        .rates$9(lanes$5$rates$9),
-        .rates$10(lanes$5$rates$10),
-        .rates$11(lanes$5$rates$11),
-        .rates$12(lanes$5$rates$12),
-        .rates$13(lanes$5$rates$13),
-        .rates$14(lanes$5$rates$14),
-        .rates$15(lanes$5$rates$15),
-        .maints$0(lanes$5$maints$0),
-        .maints$1(lanes$5$maints$1),
-        .maints$2(lanes$5$maints$2),
-        .maints$3(lanes$5$maints$3),
-        .maints$4(lanes$5$maints$4),
-        .maints$5(lanes$5$maints$5),
-        .maints$6(lanes$5$maints$6),
-        .maints$7(lanes$5$maints$7),
-        .maints$8(lanes$5$maints$8),
-        .maints$9(lanes$5$maints$9),
-        .maints$10(lanes$5$maints$10),
-        .maints$11(lanes$5$maints$11),
-        .maints$12(lanes$5$maints$12),
-        .maints$13(lanes$5$maints$13),
-        .maints$14(lanes$5$maints$14),
-        .maints$15(lanes$5$maints$15),
+        .floors(lanes$5$floors),
+        .rates(lanes$5$rates),
+        .maints(lanes$5$maints),
         .warn_bps(lanes$5$warn_bps),
         .cycle(lanes$5$cycle),
         .range_address(lanes$5$range_address),
@@ -1717,7 +786,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .flag_empty(lanes$5$flag_empty),
         .flag_data(lanes$5$flag_data),
         .counted_update(lanes$5$counted_update),
-        .stalled(lanes$5$stalled)
+        .stalled(lanes$5$stalled),
+        .queue_fault(lanes$5$queue_fault)
     );
     top$lanes$6 lanes$6(
         .clock(lanes$6$clock),
@@ -1732,54 +802,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .new_cost(lanes$6$new_cost),
         .seq(lanes$6$seq),
         .tier_count(lanes$6$tier_count),
-        .floors$0(lanes$6$floors$0),
-        .floors$1(lanes$6$floors$1),
-        .floors$2(lanes$6$floors$2),
-        .floors$3(lanes$6$floors$3),
-        .floors$4(lanes$6$floors$4),
-        .floors$5(lanes$6$floors$5),
-        .floors$6(lanes$6$floors$6),
-        .floors$7(lanes$6$floors$7),
-        .floors$8(lanes$6$floors$8),
-        .floors$9(lanes$6$floors$9),
-        .floors$10(lanes$6$floors$10),
-        .floors$11(lanes$6$floors$11),
-        .floors$12(lanes$6$floors$12),
-        .floors$13(lanes$6$floors$13),
-        .floors$14(lanes$6$floors$14),
-        .floors$15(lanes$6$floors$15),
-        .rates$0(lanes$6$rates$0),
-        .rates$1(lanes$6$rates$1),
-        .rates$2(lanes$6$rates$2),
-        .rates$3(lanes$6$rates$3),
-        .rates$4(lanes$6$rates$4),
-        .rates$5(lanes$6$rates$5),
-        .rates$6(lanes$6$rates$6),
-        .rates$7(lanes$6$rates$7),
-        .rates$8(lanes$6$rates$8),
-        .rates$9(lanes$6$rates$9),
-        .rates$10(lanes$6$rates$10),
-        .rates$11(lanes$6$rates$11),
-        .rates$12(lanes$6$rates$12),
-        .rates$13(lanes$6$rates$13),
-        .rates$14(lanes$6$rates$14),
-        .rates$15(lanes$6$rates$15),
-        .maints$0(lanes$6$maints$0),
-        .maints$1(lanes$6$maints$1),
-        .maints$2(lanes$6$maints$2),
-        .maints$3(lanes$6$maints$3),
-        .maints$4(lanes$6$maints$4),
-        .maints$5(lanes$6$maints$5),
-        .maints$6(lanes$6$maints$6),
-        .maints$7(lanes$6$maints$7),
-        .maints$8(lanes$6$maints$8),
-        .maints$9(lanes$6$maints$9),
-        .maints$10(lanes$6$maints$10),
-        .maints$11(lanes$6$maints$11),
-        .maints$12(lanes$6$maints$12),
-        .maints$13(lanes$6$maints$13),
-        .maints$14(lanes$6$maints$14),
-        .maints$15(lanes$6$maints$15),
+        .floors(lanes$6$floors),
+        .rates(lanes$6$rates),
+        .maints(lanes$6$maints),
         .warn_bps(lanes$6$warn_bps),
         .cycle(lanes$6$cycle),
         .range_address(lanes$6$range_address),
@@ -1799,7 +824,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .flag_empty(lanes$6$flag_empty),
         .flag_data(lanes$6$flag_data),
         .counted_update(lanes$6$counted_update),
-        .stalled(lanes$6$stalled)
+        .stalled(lanes$6$stalled),
+        .queue_fault(lanes$6$queue_fault)
     );
     top$lanes$7 lanes$7(
         .clock(lanes$7$clock),
@@ -1814,54 +840,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .new_cost(lanes$7$new_cost),
         .seq(lanes$7$seq),
         .tier_count(lanes$7$tier_count),
-        .floors$0(lanes$7$floors$0),
-        .floors$1(lanes$7$floors$1),
-        .floors$2(lanes$7$floors$2),
-        .floors$3(lanes$7$floors$3),
-        .floors$4(lanes$7$floors$4),
-        .floors$5(lanes$7$floors$5),
-        .floors$6(lanes$7$floors$6),
-        .floors$7(lanes$7$floors$7),
-        .floors$8(lanes$7$floors$8),
-        .floors$9(lanes$7$floors$9),
-        .floors$10(lanes$7$floors$10),
-        .floors$11(lanes$7$floors$11),
-        .floors$12(lanes$7$floors$12),
-        .floors$13(lanes$7$floors$13),
-        .floors$14(lanes$7$floors$14),
-        .floors$15(lanes$7$floors$15),
-        .rates$0(lanes$7$rates$0),
-        .rates$1(lanes$7$rates$1),
-        .rates$2(lanes$7$rates$2),
-        .rates$3(lanes$7$rates$3),
-        .rates$4(lanes$7$rates$4),
-        .rates$5(lanes$7$rates$5),
-        .rates$6(lanes$7$rates$6),
-        .rates$7(lanes$7$rates$7),
-        .rates$8(lanes$7$rates$8),
-        .rates$9(lanes$7$rates$9),
-        .rates$10(lanes$7$rates$10),
-        .rates$11(lanes$7$rates$11),
-        .rates$12(lanes$7$rates$12),
-        .rates$13(lanes$7$rates$13),
-        .rates$14(lanes$7$rates$14),
-        .rates$15(lanes$7$rates$15),
-        .maints$0(lanes$7$maints$0),
-        .maints$1(lanes$7$maints$1),
-        .maints$2(lanes$7$maints$2),
-        .maints$3(lanes$7$maints$3),
-        .maints$4(lanes$7$maints$4),
-        .maints$5(lanes$7$maints$5),
-        .maints$6(lanes$7$maints$6),
-        .maints$7(lanes$7$maints$7),
-        .maints$8(lanes$7$maints$8),
-        .maints$9(lanes$7$maints$9),
-        .maints$10(lanes$7$maints$10),
-        .maints$11(lanes$7$maints$11),
-        .maints$12(lanes$7$maints$12),
-        .maints$13(lanes$7$maints$13),
-        .maints$14(lanes$7$maints$14),
-        .maints$15(lanes$7$maints$15),
+        .floors(lanes$7$floors),
+        .rates(lanes$7$rates),
+        .maints(lanes$7$maints),
         .warn_bps(lanes$7$warn_bps),
         .cycle(lanes$7$cycle),
         .range_address(lanes$7$range_address),
@@ -1881,7 +862,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .flag_empty(lanes$7$flag_empty),
         .flag_data(lanes$7$flag_data),
         .counted_update(lanes$7$counted_update),
-        .stalled(lanes$7$stalled)
+        .stalled(lanes$7$stalled),
+        .queue_fault(lanes$7$queue_fault)
     );
     top$registers registers(
         .clock(registers$clock),
@@ -1936,437 +918,32 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .write_data(instrument_meta$write_data),
         .write_enable(instrument_meta$write_enable)
     );
-    top$floors$0 floors$0(
-        .read_address(floors$0$read_address),
-        .read_clock(floors$0$read_clock),
-        .read_data(floors$0$read_data),
-        .write_address(floors$0$write_address),
-        .write_clock(floors$0$write_clock),
-        .write_data(floors$0$write_data),
-        .write_enable(floors$0$write_enable)
+    top$floors floors(
+        .read_address(floors$read_address),
+        .read_clock(floors$read_clock),
+        .read_data(floors$read_data),
+        .write_address(floors$write_address),
+        .write_clock(floors$write_clock),
+        .write_data(floors$write_data),
+        .write_enable(floors$write_enable)
     );
-    top$floors$1 floors$1(
-        .read_address(floors$1$read_address),
-        .read_clock(floors$1$read_clock),
-        .read_data(floors$1$read_data),
-        .write_address(floors$1$write_address),
-        .write_clock(floors$1$write_clock),
-        .write_data(floors$1$write_data),
-        .write_enable(floors$1$write_enable)
+    top$rates rates(
+        .read_address(rates$read_address),
+        .read_clock(rates$read_clock),
+        .read_data(rates$read_data),
+        .write_address(rates$write_address),
+        .write_clock(rates$write_clock),
+        .write_data(rates$write_data),
+        .write_enable(rates$write_enable)
     );
-    top$floors$2 floors$2(
-        .read_address(floors$2$read_address),
-        .read_clock(floors$2$read_clock),
-        .read_data(floors$2$read_data),
-        .write_address(floors$2$write_address),
-        .write_clock(floors$2$write_clock),
-        .write_data(floors$2$write_data),
-        .write_enable(floors$2$write_enable)
-    );
-    top$floors$3 floors$3(
-        .read_address(floors$3$read_address),
-        .read_clock(floors$3$read_clock),
-        .read_data(floors$3$read_data),
-        .write_address(floors$3$write_address),
-        .write_clock(floors$3$write_clock),
-        .write_data(floors$3$write_data),
-        .write_enable(floors$3$write_enable)
-    );
-    top$floors$4 floors$4(
-        .read_address(floors$4$read_address),
-        .read_clock(floors$4$read_clock),
-        .read_data(floors$4$read_data),
-        .write_address(floors$4$write_address),
-        .write_clock(floors$4$write_clock),
-        .write_data(floors$4$write_data),
-        .write_enable(floors$4$write_enable)
-    );
-    top$floors$5 floors$5(
-        .read_address(floors$5$read_address),
-        .read_clock(floors$5$read_clock),
-        .read_data(floors$5$read_data),
-        .write_address(floors$5$write_address),
-        .write_clock(floors$5$write_clock),
-        .write_data(floors$5$write_data),
-        .write_enable(floors$5$write_enable)
-    );
-    top$floors$6 floors$6(
-        .read_address(floors$6$read_address),
-        .read_clock(floors$6$read_clock),
-        .read_data(floors$6$read_data),
-        .write_address(floors$6$write_address),
-        .write_clock(floors$6$write_clock),
-        .write_data(floors$6$write_data),
-        .write_enable(floors$6$write_enable)
-    );
-    top$floors$7 floors$7(
-        .read_address(floors$7$read_address),
-        .read_clock(floors$7$read_clock),
-        .read_data(floors$7$read_data),
-        .write_address(floors$7$write_address),
-        .write_clock(floors$7$write_clock),
-        .write_data(floors$7$write_data),
-        .write_enable(floors$7$write_enable)
-    );
-    top$floors$8 floors$8(
-        .read_address(floors$8$read_address),
-        .read_clock(floors$8$read_clock),
-        .read_data(floors$8$read_data),
-        .write_address(floors$8$write_address),
-        .write_clock(floors$8$write_clock),
-        .write_data(floors$8$write_data),
-        .write_enable(floors$8$write_enable)
-    );
-    top$floors$9 floors$9(
-        .read_address(floors$9$read_address),
-        .read_clock(floors$9$read_clock),
-        .read_data(floors$9$read_data),
-        .write_address(floors$9$write_address),
-        .write_clock(floors$9$write_clock),
-        .write_data(floors$9$write_data),
-        .write_enable(floors$9$write_enable)
-    );
-    top$floors$10 floors$10(
-        .read_address(floors$10$read_address),
-        .read_clock(floors$10$read_clock),
-        .read_data(floors$10$read_data),
-        .write_address(floors$10$write_address),
-        .write_clock(floors$10$write_clock),
-        .write_data(floors$10$write_data),
-        .write_enable(floors$10$write_enable)
-    );
-    top$floors$11 floors$11(
-        .read_address(floors$11$read_address),
-        .read_clock(floors$11$read_clock),
-        .read_data(floors$11$read_data),
-        .write_address(floors$11$write_address),
-        .write_clock(floors$11$write_clock),
-        .write_data(floors$11$write_data),
-        .write_enable(floors$11$write_enable)
-    );
-    top$floors$12 floors$12(
-        .read_address(floors$12$read_address),
-        .read_clock(floors$12$read_clock),
-        .read_data(floors$12$read_data),
-        .write_address(floors$12$write_address),
-        .write_clock(floors$12$write_clock),
-        .write_data(floors$12$write_data),
-        .write_enable(floors$12$write_enable)
-    );
-    top$floors$13 floors$13(
-        .read_address(floors$13$read_address),
-        .read_clock(floors$13$read_clock),
-        .read_data(floors$13$read_data),
-        .write_address(floors$13$write_address),
-        .write_clock(floors$13$write_clock),
-        .write_data(floors$13$write_data),
-        .write_enable(floors$13$write_enable)
-    );
-    top$floors$14 floors$14(
-        .read_address(floors$14$read_address),
-        .read_clock(floors$14$read_clock),
-        .read_data(floors$14$read_data),
-        .write_address(floors$14$write_address),
-        .write_clock(floors$14$write_clock),
-        .write_data(floors$14$write_data),
-        .write_enable(floors$14$write_enable)
-    );
-    top$floors$15 floors$15(
-        .read_address(floors$15$read_address),
-        .read_clock(floors$15$read_clock),
-        .read_data(floors$15$read_data),
-        .write_address(floors$15$write_address),
-        .write_clock(floors$15$write_clock),
-        .write_data(floors$15$write_data),
-        .write_enable(floors$15$write_enable)
-    );
-    top$rates$0 rates$0(
-        .read_address(rates$0$read_address),
-        .read_clock(rates$0$read_clock),
-        .read_data(rates$0$read_data),
-        .write_address(rates$0$write_address),
-        .write_clock(rates$0$write_clock),
-        .write_data(rates$0$write_data),
-        .write_enable(rates$0$write_enable)
-    );
-    top$rates$1 rates$1(
-        .read_address(rates$1$read_address),
-        .read_clock(rates$1$read_clock),
-        .read_data(rates$1$read_data),
-        .write_address(rates$1$write_address),
-        .write_clock(rates$1$write_clock),
-        .write_data(rates$1$write_data),
-        .write_enable(rates$1$write_enable)
-    );
-    top$rates$2 rates$2(
-        .read_address(rates$2$read_address),
-        .read_clock(rates$2$read_clock),
-        .read_data(rates$2$read_data),
-        .write_address(rates$2$write_address),
-        .write_clock(rates$2$write_clock),
-        .write_data(rates$2$write_data),
-        .write_enable(rates$2$write_enable)
-    );
-    top$rates$3 rates$3(
-        .read_address(rates$3$read_address),
-        .read_clock(rates$3$read_clock),
-        .read_data(rates$3$read_data),
-        .write_address(rates$3$write_address),
-        .write_clock(rates$3$write_clock),
-        .write_data(rates$3$write_data),
-        .write_enable(rates$3$write_enable)
-    );
-    top$rates$4 rates$4(
-        .read_address(rates$4$read_address),
-        .read_clock(rates$4$read_clock),
-        .read_data(rates$4$read_data),
-        .write_address(rates$4$write_address),
-        .write_clock(rates$4$write_clock),
-        .write_data(rates$4$write_data),
-        .write_enable(rates$4$write_enable)
-    );
-    top$rates$5 rates$5(
-        .read_address(rates$5$read_address),
-        .read_clock(rates$5$read_clock),
-        .read_data(rates$5$read_data),
-        .write_address(rates$5$write_address),
-        .write_clock(rates$5$write_clock),
-        .write_data(rates$5$write_data),
-        .write_enable(rates$5$write_enable)
-    );
-    top$rates$6 rates$6(
-        .read_address(rates$6$read_address),
-        .read_clock(rates$6$read_clock),
-        .read_data(rates$6$read_data),
-        .write_address(rates$6$write_address),
-        .write_clock(rates$6$write_clock),
-        .write_data(rates$6$write_data),
-        .write_enable(rates$6$write_enable)
-    );
-    top$rates$7 rates$7(
-        .read_address(rates$7$read_address),
-        .read_clock(rates$7$read_clock),
-        .read_data(rates$7$read_data),
-        .write_address(rates$7$write_address),
-        .write_clock(rates$7$write_clock),
-        .write_data(rates$7$write_data),
-        .write_enable(rates$7$write_enable)
-    );
-    top$rates$8 rates$8(
-        .read_address(rates$8$read_address),
-        .read_clock(rates$8$read_clock),
-        .read_data(rates$8$read_data),
-        .write_address(rates$8$write_address),
-        .write_clock(rates$8$write_clock),
-        .write_data(rates$8$write_data),
-        .write_enable(rates$8$write_enable)
-    );
-    top$rates$9 rates$9(
-        .read_address(rates$9$read_address),
-        .read_clock(rates$9$read_clock),
-        .read_data(rates$9$read_data),
-        .write_address(rates$9$write_address),
-        .write_clock(rates$9$write_clock),
-        .write_data(rates$9$write_data),
-        .write_enable(rates$9$write_enable)
-    );
-    top$rates$10 rates$10(
-        .read_address(rates$10$read_address),
-        .read_clock(rates$10$read_clock),
-        .read_data(rates$10$read_data),
-        .write_address(rates$10$write_address),
-        .write_clock(rates$10$write_clock),
-        .write_data(rates$10$write_data),
-        .write_enable(rates$10$write_enable)
-    );
-    top$rates$11 rates$11(
-        .read_address(rates$11$read_address),
-        .read_clock(rates$11$read_clock),
-        .read_data(rates$11$read_data),
-        .write_address(rates$11$write_address),
-        .write_clock(rates$11$write_clock),
-        .write_data(rates$11$write_data),
-        .write_enable(rates$11$write_enable)
-    );
-    top$rates$12 rates$12(
-        .read_address(rates$12$read_address),
-        .read_clock(rates$12$read_clock),
-        .read_data(rates$12$read_data),
-        .write_address(rates$12$write_address),
-        .write_clock(rates$12$write_clock),
-        .write_data(rates$12$write_data),
-        .write_enable(rates$12$write_enable)
-    );
-    top$rates$13 rates$13(
-        .read_address(rates$13$read_address),
-        .read_clock(rates$13$read_clock),
-        .read_data(rates$13$read_data),
-        .write_address(rates$13$write_address),
-        .write_clock(rates$13$write_clock),
-        .write_data(rates$13$write_data),
-        .write_enable(rates$13$write_enable)
-    );
-    top$rates$14 rates$14(
-        .read_address(rates$14$read_address),
-        .read_clock(rates$14$read_clock),
-        .read_data(rates$14$read_data),
-        .write_address(rates$14$write_address),
-        .write_clock(rates$14$write_clock),
-        .write_data(rates$14$write_data),
-        .write_enable(rates$14$write_enable)
-    );
-    top$rates$15 rates$15(
-        .read_address(rates$15$read_address),
-        .read_clock(rates$15$read_clock),
-        .read_data(rates$15$read_data),
-        .write_address(rates$15$write_address),
-        .write_clock(rates$15$write_clock),
-        .write_data(rates$15$write_data),
-        .write_enable(rates$15$write_enable)
-    );
-    top$maints$0 maints$0(
-        .read_address(maints$0$read_address),
-        .read_clock(maints$0$read_clock),
-        .read_data(maints$0$read_data),
-        .write_address(maints$0$write_address),
-        .write_clock(maints$0$write_clock),
-        .write_data(maints$0$write_data),
-        .write_enable(maints$0$write_enable)
-    );
-    top$maints$1 maints$1(
-        .read_address(maints$1$read_address),
-        .read_clock(maints$1$read_clock),
-        .read_data(maints$1$read_data),
-        .write_address(maints$1$write_address),
-        .write_clock(maints$1$write_clock),
-        .write_data(maints$1$write_data),
-        .write_enable(maints$1$write_enable)
-    );
-    top$maints$2 maints$2(
-        .read_address(maints$2$read_address),
-        .read_clock(maints$2$read_clock),
-        .read_data(maints$2$read_data),
-        .write_address(maints$2$write_address),
-        .write_clock(maints$2$write_clock),
-        .write_data(maints$2$write_data),
-        .write_enable(maints$2$write_enable)
-    );
-    top$maints$3 maints$3(
-        .read_address(maints$3$read_address),
-        .read_clock(maints$3$read_clock),
-        .read_data(maints$3$read_data),
-        .write_address(maints$3$write_address),
-        .write_clock(maints$3$write_clock),
-        .write_data(maints$3$write_data),
-        .write_enable(maints$3$write_enable)
-    );
-    top$maints$4 maints$4(
-        .read_address(maints$4$read_address),
-        .read_clock(maints$4$read_clock),
-        .read_data(maints$4$read_data),
-        .write_address(maints$4$write_address),
-        .write_clock(maints$4$write_clock),
-        .write_data(maints$4$write_data),
-        .write_enable(maints$4$write_enable)
-    );
-    top$maints$5 maints$5(
-        .read_address(maints$5$read_address),
-        .read_clock(maints$5$read_clock),
-        .read_data(maints$5$read_data),
-        .write_address(maints$5$write_address),
-        .write_clock(maints$5$write_clock),
-        .write_data(maints$5$write_data),
-        .write_enable(maints$5$write_enable)
-    );
-    top$maints$6 maints$6(
-        .read_address(maints$6$read_address),
-        .read_clock(maints$6$read_clock),
-        .read_data(maints$6$read_data),
-        .write_address(maints$6$write_address),
-        .write_clock(maints$6$write_clock),
-        .write_data(maints$6$write_data),
-        .write_enable(maints$6$write_enable)
-    );
-    top$maints$7 maints$7(
-        .read_address(maints$7$read_address),
-        .read_clock(maints$7$read_clock),
-        .read_data(maints$7$read_data),
-        .write_address(maints$7$write_address),
-        .write_clock(maints$7$write_clock),
-        .write_data(maints$7$write_data),
-        .write_enable(maints$7$write_enable)
-    );
-    top$maints$8 maints$8(
-        .read_address(maints$8$read_address),
-        .read_clock(maints$8$read_clock),
-        .read_data(maints$8$read_data),
-        .write_address(maints$8$write_address),
-        .write_clock(maints$8$write_clock),
-        .write_data(maints$8$write_data),
-        .write_enable(maints$8$write_enable)
-    );
-    top$maints$9 maints$9(
-        .read_address(maints$9$read_address),
-        .read_clock(maints$9$read_clock),
-        .read_data(maints$9$read_data),
-        .write_address(maints$9$write_address),
-        .write_clock(maints$9$write_clock),
-        .write_data(maints$9$write_data),
-        .write_enable(maints$9$write_enable)
-    );
-    top$maints$10 maints$10(
-        .read_address(maints$10$read_address),
-        .read_clock(maints$10$read_clock),
-        .read_data(maints$10$read_data),
-        .write_address(maints$10$write_address),
-        .write_clock(maints$10$write_clock),
-        .write_data(maints$10$write_data),
-        .write_enable(maints$10$write_enable)
-    );
-    top$maints$11 maints$11(
-        .read_address(maints$11$read_address),
-        .read_clock(maints$11$read_clock),
-        .read_data(maints$11$read_data),
-        .write_address(maints$11$write_address),
-        .write_clock(maints$11$write_clock),
-        .write_data(maints$11$write_data),
-        .write_enable(maints$11$write_enable)
-    );
-    top$maints$12 maints$12(
-        .read_address(maints$12$read_address),
-        .read_clock(maints$12$read_clock),
-        .read_data(maints$12$read_data),
-        .write_address(maints$12$write_address),
-        .write_clock(maints$12$write_clock),
-        .write_data(maints$12$write_data),
-        .write_enable(maints$12$write_enable)
-    );
-    top$maints$13 maints$13(
-        .read_address(maints$13$read_address),
-        .read_clock(maints$13$read_clock),
-        .read_data(maints$13$read_data),
-        .write_address(maints$13$write_address),
-        .write_clock(maints$13$write_clock),
-        .write_data(maints$13$write_data),
-        .write_enable(maints$13$write_enable)
-    );
-    top$maints$14 maints$14(
-        .read_address(maints$14$read_address),
-        .read_clock(maints$14$read_clock),
-        .read_data(maints$14$read_data),
-        .write_address(maints$14$write_address),
-        .write_clock(maints$14$write_clock),
-        .write_data(maints$14$write_data),
-        .write_enable(maints$14$write_enable)
-    );
-    top$maints$15 maints$15(
-        .read_address(maints$15$read_address),
-        .read_clock(maints$15$read_clock),
-        .read_data(maints$15$read_data),
-        .write_address(maints$15$write_address),
-        .write_clock(maints$15$write_clock),
-        .write_data(maints$15$write_data),
-        .write_enable(maints$15$write_enable)
+    top$maints maints(
+        .read_address(maints$read_address),
+        .read_clock(maints$read_clock),
+        .read_data(maints$read_data),
+        .write_address(maints$write_address),
+        .write_clock(maints$write_clock),
+        .write_data(maints$write_data),
+        .write_enable(maints$write_enable)
     );
     top$state state(
         .d(state$d),
@@ -2551,102 +1128,12 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         prices$write_clock = clock;
         instrument_meta$read_clock = clock;
         instrument_meta$write_clock = clock;
-        floors$0$read_clock = clock;
-        floors$0$write_clock = clock;
-        rates$0$read_clock = clock;
-        rates$0$write_clock = clock;
-        maints$0$read_clock = clock;
-        maints$0$write_clock = clock;
-        floors$1$read_clock = clock;
-        floors$1$write_clock = clock;
-        rates$1$read_clock = clock;
-        rates$1$write_clock = clock;
-        maints$1$read_clock = clock;
-        maints$1$write_clock = clock;
-        floors$2$read_clock = clock;
-        floors$2$write_clock = clock;
-        rates$2$read_clock = clock;
-        rates$2$write_clock = clock;
-        maints$2$read_clock = clock;
-        maints$2$write_clock = clock;
-        floors$3$read_clock = clock;
-        floors$3$write_clock = clock;
-        rates$3$read_clock = clock;
-        rates$3$write_clock = clock;
-        maints$3$read_clock = clock;
-        maints$3$write_clock = clock;
-        floors$4$read_clock = clock;
-        floors$4$write_clock = clock;
-        rates$4$read_clock = clock;
-        rates$4$write_clock = clock;
-        maints$4$read_clock = clock;
-        maints$4$write_clock = clock;
-        floors$5$read_clock = clock;
-        floors$5$write_clock = clock;
-        rates$5$read_clock = clock;
-        rates$5$write_clock = clock;
-        maints$5$read_clock = clock;
-        maints$5$write_clock = clock;
-        floors$6$read_clock = clock;
-        floors$6$write_clock = clock;
-        rates$6$read_clock = clock;
-        rates$6$write_clock = clock;
-        maints$6$read_clock = clock;
-        maints$6$write_clock = clock;
-        floors$7$read_clock = clock;
-        floors$7$write_clock = clock;
-        rates$7$read_clock = clock;
-        rates$7$write_clock = clock;
-        maints$7$read_clock = clock;
-        maints$7$write_clock = clock;
-        floors$8$read_clock = clock;
-        floors$8$write_clock = clock;
-        rates$8$read_clock = clock;
-        rates$8$write_clock = clock;
-        maints$8$read_clock = clock;
-        maints$8$write_clock = clock;
-        floors$9$read_clock = clock;
-        floors$9$write_clock = clock;
-        rates$9$read_clock = clock;
-        rates$9$write_clock = clock;
-        maints$9$read_clock = clock;
-        maints$9$write_clock = clock;
-        floors$10$read_clock = clock;
-        floors$10$write_clock = clock;
-        rates$10$read_clock = clock;
-        rates$10$write_clock = clock;
-        maints$10$read_clock = clock;
-        maints$10$write_clock = clock;
-        floors$11$read_clock = clock;
-        floors$11$write_clock = clock;
-        rates$11$read_clock = clock;
-        rates$11$write_clock = clock;
-        maints$11$read_clock = clock;
-        maints$11$write_clock = clock;
-        floors$12$read_clock = clock;
-        floors$12$write_clock = clock;
-        rates$12$read_clock = clock;
-        rates$12$write_clock = clock;
-        maints$12$read_clock = clock;
-        maints$12$write_clock = clock;
-        floors$13$read_clock = clock;
-        floors$13$write_clock = clock;
-        rates$13$read_clock = clock;
-        rates$13$write_clock = clock;
-        maints$13$read_clock = clock;
-        maints$13$write_clock = clock;
-        floors$14$read_clock = clock;
-        floors$14$write_clock = clock;
-        rates$14$read_clock = clock;
-        rates$14$write_clock = clock;
-        maints$14$read_clock = clock;
-        maints$14$write_clock = clock;
-        floors$15$read_clock = clock;
-        floors$15$write_clock = clock;
-        rates$15$read_clock = clock;
-        rates$15$write_clock = clock;
-        maints$15$read_clock = clock;
-        maints$15$write_clock = clock;
+        floors$read_clock = clock;
+        floors$write_clock = clock;
+        rates$read_clock = clock;
+        rates$write_clock = clock;
+        maints$read_clock = clock;
+        maints$write_clock = clock;
         registers$awaddr = s_axil_awaddr;
         registers$awvalid = s_axil_awvalid;
         s_axil_awready = registers$awready;
@@ -2674,43 +1161,45 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         registers$counters$8 = counters$8$q;
         registers$counters$9 = counters$9$q;
         registers$counters$10 = counters$10$q;
-        registers$status = 32'h0;
-        if (state$q != state_idle) begin
-            registers$status = 32'h1;
-        end
-        if (flag_valid$q) begin
-            registers$status = registers$status | 32'h2;
-        end
-        if (reset_pending$q) begin
-            registers$status = registers$status | 32'h4;
-        end
-        lane_busy$7 = lanes$7$busy;
-        lane_updates$7 = lanes$7$counted_update;
-        lane_stalls$7 = lanes$7$stalled;
-        lane_busy$0 = lane_busy$1 | lanes$0$busy;
-        lane_updates$0 = lane_updates$1 + lanes$0$counted_update;
-        lane_stalls$0 = lane_stalls$1 + lanes$0$stalled;
-        lane_busy$1 = lane_busy$2 | lanes$1$busy;
-        lane_updates$1 = lane_updates$2 + lanes$1$counted_update;
-        lane_stalls$1 = lane_stalls$2 + lanes$1$stalled;
-        lane_busy$2 = lane_busy$3 | lanes$2$busy;
-        lane_updates$2 = lane_updates$3 + lanes$2$counted_update;
-        lane_stalls$2 = lane_stalls$3 + lanes$2$stalled;
-        lane_busy$3 = lane_busy$4 | lanes$3$busy;
-        lane_updates$3 = lane_updates$4 + lanes$3$counted_update;
-        lane_stalls$3 = lane_stalls$4 + lanes$3$stalled;
-        lane_busy$4 = lane_busy$5 | lanes$4$busy;
-        lane_updates$4 = lane_updates$5 + lanes$4$counted_update;
-        lane_stalls$4 = lane_stalls$5 + lanes$4$stalled;
-        lane_busy$5 = lane_busy$6 | lanes$5$busy;
-        lane_updates$5 = lane_updates$6 + lanes$5$counted_update;
-        lane_stalls$5 = lane_stalls$6 + lanes$5$stalled;
-        lane_busy$6 = lane_busy$7 | lanes$6$busy;
-        lane_updates$6 = lane_updates$7 + lanes$6$counted_update;
-        lane_stalls$6 = lane_stalls$7 + lanes$6$stalled;
-        any_busy = lane_busy$0;
-        counters$1$d = counters$1$q + ((lane_updates$0) & 64'hffffffffffffffff);
-        counters$4$d = counters$4$q + ((lane_stalls$0) & 64'hffffffffffffffff);
+        lane_busy$0 = lanes$0$busy;
+        lane_updates$0 = lanes$0$counted_update;
+        lane_stalls$0 = lanes$0$stalled;
+        lane_faults$0 = lanes$0$queue_fault;
+        lane_busy$1 = lane_busy$0 | lanes$1$busy;
+        lane_updates$1 = lane_updates$0 + lanes$1$counted_update;
+        lane_stalls$1 = lane_stalls$0 + lanes$1$stalled;
+        lane_faults$1 = lane_faults$0 | lanes$1$queue_fault;
+        lane_busy$2 = lane_busy$1 | lanes$2$busy;
+        lane_updates$2 = lane_updates$1 + lanes$2$counted_update;
+        lane_stalls$2 = lane_stalls$1 + lanes$2$stalled;
+        lane_faults$2 = lane_faults$1 | lanes$2$queue_fault;
+        lane_busy$3 = lane_busy$2 | lanes$3$busy;
+        lane_updates$3 = lane_updates$2 + lanes$3$counted_update;
+        lane_stalls$3 = lane_stalls$2 + lanes$3$stalled;
+        lane_faults$3 = lane_faults$2 | lanes$3$queue_fault;
+        lane_busy$4 = lane_busy$3 | lanes$4$busy;
+        lane_updates$4 = lane_updates$3 + lanes$4$counted_update;
+        lane_stalls$4 = lane_stalls$3 + lanes$4$stalled;
+        lane_faults$4 = lane_faults$3 | lanes$4$queue_fault;
+        lane_busy$5 = lane_busy$4 | lanes$5$busy;
+        lane_updates$5 = lane_updates$4 + lanes$5$counted_update;
+        lane_stalls$5 = lane_stalls$4 + lanes$5$stalled;
+        lane_faults$5 = lane_faults$4 | lanes$5$queue_fault;
+        lane_busy$6 = lane_busy$5 | lanes$6$busy;
+        lane_updates$6 = lane_updates$5 + lanes$6$counted_update;
+        lane_stalls$6 = lane_stalls$5 + lanes$6$stalled;
+        lane_faults$6 = lane_faults$5 | lanes$6$queue_fault;
+        lane_busy$7 = lane_busy$6 | lanes$7$busy;
+        lane_updates$7 = lane_updates$6 + lanes$7$counted_update;
+        lane_stalls$7 = lane_stalls$6 + lanes$7$stalled;
+        lane_faults$7 = lane_faults$6 | lanes$7$queue_fault;
+        any_busy = lane_busy$7;
+        all_updates = lane_updates$7;
+        all_stalls = lane_stalls$7;
+        any_fault = lane_faults$7;
+        counters$1$d = counters$1$q + ((all_updates) & 64'hffffffffffffffff);
+        counters$4$d = counters$4$q + ((all_stalls) & 64'hffffffffffffffff);
+        registers$status = (((state$q != state_idle)) & 32'hffffffff) | (((flag_valid$q) & 32'hffffffff) << 32'h1) | (((reset_pending$q) & 32'hffffffff) << 32'h2) | (((any_fault) & 32'hffffffff) << 32'h3);
         cycles$d = cycles$q + 32'h1;
         counters$9$d = cycles$q;
         if (state$q != state_idle) begin
@@ -2731,56 +1220,11 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         end
         prices$read_address = ((instrument) & 8'hff);
         instrument_meta$read_address = ((instrument) & 8'hff);
-        floors$0$read_address = ((instrument) & 8'hff);
-        rates$0$read_address = ((instrument) & 8'hff);
-        maints$0$read_address = ((instrument) & 8'hff);
-        floors$1$read_address = ((instrument) & 8'hff);
-        rates$1$read_address = ((instrument) & 8'hff);
-        maints$1$read_address = ((instrument) & 8'hff);
-        floors$2$read_address = ((instrument) & 8'hff);
-        rates$2$read_address = ((instrument) & 8'hff);
-        maints$2$read_address = ((instrument) & 8'hff);
-        floors$3$read_address = ((instrument) & 8'hff);
-        rates$3$read_address = ((instrument) & 8'hff);
-        maints$3$read_address = ((instrument) & 8'hff);
-        floors$4$read_address = ((instrument) & 8'hff);
-        rates$4$read_address = ((instrument) & 8'hff);
-        maints$4$read_address = ((instrument) & 8'hff);
-        floors$5$read_address = ((instrument) & 8'hff);
-        rates$5$read_address = ((instrument) & 8'hff);
-        maints$5$read_address = ((instrument) & 8'hff);
-        floors$6$read_address = ((instrument) & 8'hff);
-        rates$6$read_address = ((instrument) & 8'hff);
-        maints$6$read_address = ((instrument) & 8'hff);
-        floors$7$read_address = ((instrument) & 8'hff);
-        rates$7$read_address = ((instrument) & 8'hff);
-        maints$7$read_address = ((instrument) & 8'hff);
-        floors$8$read_address = ((instrument) & 8'hff);
-        rates$8$read_address = ((instrument) & 8'hff);
-        maints$8$read_address = ((instrument) & 8'hff);
-        floors$9$read_address = ((instrument) & 8'hff);
-        rates$9$read_address = ((instrument) & 8'hff);
-        maints$9$read_address = ((instrument) & 8'hff);
-        floors$10$read_address = ((instrument) & 8'hff);
-        rates$10$read_address = ((instrument) & 8'hff);
-        maints$10$read_address = ((instrument) & 8'hff);
-        floors$11$read_address = ((instrument) & 8'hff);
-        rates$11$read_address = ((instrument) & 8'hff);
-        maints$11$read_address = ((instrument) & 8'hff);
-        floors$12$read_address = ((instrument) & 8'hff);
-        rates$12$read_address = ((instrument) & 8'hff);
-        maints$12$read_address = ((instrument) & 8'hff);
-        floors$13$read_address = ((instrument) & 8'hff);
-        rates$13$read_address = ((instrument) & 8'hff);
-        maints$13$read_address = ((instrument) & 8'hff);
-        floors$14$read_address = ((instrument) & 8'hff);
-        rates$14$read_address = ((instrument) & 8'hff);
-        maints$14$read_address = ((instrument) & 8'hff);
-        floors$15$read_address = ((instrument) & 8'hff);
-        rates$15$read_address = ((instrument) & 8'hff);
-        maints$15$read_address = ((instrument) & 8'hff);
+        floors$read_address = ((instrument) & 8'hff);
+        rates$read_address = ((instrument) & 8'hff);
+        maints$read_address = ((instrument) & 8'hff);
         instrument_fits = ((instrument) & 64'hffffffffffffffff) < instrument_slots;
-        instrument_loaded = instrument_fits & instrument_meta$read_data[32'h7];
+        instrument_loaded = instrument_fits & instrument_meta$read_data[32'h5];
         lane_fits = lane < lane_count;
         target_run = 32'h0;
         target_accounts = 32'h0;
@@ -2816,7 +1260,6 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
             target_run = lanes$7$range;
             target_accounts = lanes$7$account_count;
         end
-        w1_in_range = (w1$q <= 64'h4000000000000000) | (w1$q >= 64'hc000000000000000);
         w2_in_range = (w2$q <= 64'h4000000000000000) | (w2$q >= 64'hc000000000000000);
         w3_in_range = (w3$q <= 64'h4000000000000000) | (w3$q >= 64'hc000000000000000);
         new_price = w2$q[(32'h0)+:(32)];
@@ -2832,151 +1275,20 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         prices$write_data = w1$q;
         instrument_meta$write_enable = 1'b0;
         instrument_meta$write_address = ((instrument) & 8'hff);
-        instrument_meta$write_data = w2$q[(32'h0)+:(8)] | 32'h80;
-        floors$0$write_enable = 1'b0;
-        rates$0$write_enable = 1'b0;
-        maints$0$write_enable = 1'b0;
-        floors$0$write_address = ((instrument) & 8'hff);
-        rates$0$write_address = ((instrument) & 8'hff);
-        maints$0$write_address = ((instrument) & 8'hff);
-        floors$0$write_data = w1$q;
-        rates$0$write_data = w2$q[(32'h0)+:(32)];
-        maints$0$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$1$write_enable = 1'b0;
-        rates$1$write_enable = 1'b0;
-        maints$1$write_enable = 1'b0;
-        floors$1$write_address = ((instrument) & 8'hff);
-        rates$1$write_address = ((instrument) & 8'hff);
-        maints$1$write_address = ((instrument) & 8'hff);
-        floors$1$write_data = w1$q;
-        rates$1$write_data = w2$q[(32'h0)+:(32)];
-        maints$1$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$2$write_enable = 1'b0;
-        rates$2$write_enable = 1'b0;
-        maints$2$write_enable = 1'b0;
-        floors$2$write_address = ((instrument) & 8'hff);
-        rates$2$write_address = ((instrument) & 8'hff);
-        maints$2$write_address = ((instrument) & 8'hff);
-        floors$2$write_data = w1$q;
-        rates$2$write_data = w2$q[(32'h0)+:(32)];
-        maints$2$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$3$write_enable = 1'b0;
-        rates$3$write_enable = 1'b0;
-        maints$3$write_enable = 1'b0;
-        floors$3$write_address = ((instrument) & 8'hff);
-        rates$3$write_address = ((instrument) & 8'hff);
-        maints$3$write_address = ((instrument) & 8'hff);
-        floors$3$write_data = w1$q;
-        rates$3$write_data = w2$q[(32'h0)+:(32)];
-        maints$3$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$4$write_enable = 1'b0;
-        rates$4$write_enable = 1'b0;
-        maints$4$write_enable = 1'b0;
-        floors$4$write_address = ((instrument) & 8'hff);
-        rates$4$write_address = ((instrument) & 8'hff);
-        maints$4$write_address = ((instrument) & 8'hff);
-        floors$4$write_data = w1$q;
-        rates$4$write_data = w2$q[(32'h0)+:(32)];
-        maints$4$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$5$write_enable = 1'b0;
-        rates$5$write_enable = 1'b0;
-        maints$5$write_enable = 1'b0;
-        floors$5$write_address = ((instrument) & 8'hff);
-        rates$5$write_address = ((instrument) & 8'hff);
-        maints$5$write_address = ((instrument) & 8'hff);
-        floors$5$write_data = w1$q;
-        rates$5$write_data = w2$q[(32'h0)+:(32)];
-        maints$5$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$6$write_enable = 1'b0;
-        rates$6$write_enable = 1'b0;
-        maints$6$write_enable = 1'b0;
-        floors$6$write_address = ((instrument) & 8'hff);
-        rates$6$write_address = ((instrument) & 8'hff);
-        maints$6$write_address = ((instrument) & 8'hff);
-        floors$6$write_data = w1$q;
-        rates$6$write_data = w2$q[(32'h0)+:(32)];
-        maints$6$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$7$write_enable = 1'b0;
-        rates$7$write_enable = 1'b0;
-        maints$7$write_enable = 1'b0;
-        floors$7$write_address = ((instrument) & 8'hff);
-        rates$7$write_address = ((instrument) & 8'hff);
-        maints$7$write_address = ((instrument) & 8'hff);
-        floors$7$write_data = w1$q;
-        rates$7$write_data = w2$q[(32'h0)+:(32)];
-        maints$7$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$8$write_enable = 1'b0;
-        rates$8$write_enable = 1'b0;
-        maints$8$write_enable = 1'b0;
-        floors$8$write_address = ((instrument) & 8'hff);
-        rates$8$write_address = ((instrument) & 8'hff);
-        maints$8$write_address = ((instrument) & 8'hff);
-        floors$8$write_data = w1$q;
-        rates$8$write_data = w2$q[(32'h0)+:(32)];
-        maints$8$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$9$write_enable = 1'b0;
-        rates$9$write_enable = 1'b0;
-        maints$9$write_enable = 1'b0;
-        floors$9$write_address = ((instrument) & 8'hff);
-        rates$9$write_address = ((instrument) & 8'hff);
-        maints$9$write_address = ((instrument) & 8'hff);
-        floors$9$write_data = w1$q;
-        rates$9$write_data = w2$q[(32'h0)+:(32)];
-        maints$9$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$10$write_enable = 1'b0;
-        rates$10$write_enable = 1'b0;
-        maints$10$write_enable = 1'b0;
-        floors$10$write_address = ((instrument) & 8'hff);
-        rates$10$write_address = ((instrument) & 8'hff);
-        maints$10$write_address = ((instrument) & 8'hff);
-        floors$10$write_data = w1$q;
-        rates$10$write_data = w2$q[(32'h0)+:(32)];
-        maints$10$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$11$write_enable = 1'b0;
-        rates$11$write_enable = 1'b0;
-        maints$11$write_enable = 1'b0;
-        floors$11$write_address = ((instrument) & 8'hff);
-        rates$11$write_address = ((instrument) & 8'hff);
-        maints$11$write_address = ((instrument) & 8'hff);
-        floors$11$write_data = w1$q;
-        rates$11$write_data = w2$q[(32'h0)+:(32)];
-        maints$11$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$12$write_enable = 1'b0;
-        rates$12$write_enable = 1'b0;
-        maints$12$write_enable = 1'b0;
-        floors$12$write_address = ((instrument) & 8'hff);
-        rates$12$write_address = ((instrument) & 8'hff);
-        maints$12$write_address = ((instrument) & 8'hff);
-        floors$12$write_data = w1$q;
-        rates$12$write_data = w2$q[(32'h0)+:(32)];
-        maints$12$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$13$write_enable = 1'b0;
-        rates$13$write_enable = 1'b0;
-        maints$13$write_enable = 1'b0;
-        floors$13$write_address = ((instrument) & 8'hff);
-        rates$13$write_address = ((instrument) & 8'hff);
-        maints$13$write_address = ((instrument) & 8'hff);
-        floors$13$write_data = w1$q;
-        rates$13$write_data = w2$q[(32'h0)+:(32)];
-        maints$13$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$14$write_enable = 1'b0;
-        rates$14$write_enable = 1'b0;
-        maints$14$write_enable = 1'b0;
-        floors$14$write_address = ((instrument) & 8'hff);
-        rates$14$write_address = ((instrument) & 8'hff);
-        maints$14$write_address = ((instrument) & 8'hff);
-        floors$14$write_data = w1$q;
-        rates$14$write_data = w2$q[(32'h0)+:(32)];
-        maints$14$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
-        floors$15$write_enable = 1'b0;
-        rates$15$write_enable = 1'b0;
-        maints$15$write_enable = 1'b0;
-        floors$15$write_address = ((instrument) & 8'hff);
-        rates$15$write_address = ((instrument) & 8'hff);
-        maints$15$write_address = ((instrument) & 8'hff);
-        floors$15$write_data = w1$q;
-        rates$15$write_data = w2$q[(32'h0)+:(32)];
-        maints$15$write_data = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
+        instrument_meta$write_data = w2$q[(32'h0)+:(6)] | 32'h20;
+        tier_maint = ((w3$q) & 96'hffffffffffffffffffffffff) | (((w2$q >> 32'h20) & 96'hffffffffffffffffffffffff) << 32'h40);
+        floor_shift = ((index[(32'h0)+:(4)]) & 16'hffff) << 32'h6;
+        rate_shift = ((index[(32'h0)+:(4)]) & 16'hffff) << 32'h5;
+        maint_shift = floor_shift + rate_shift;
+        floors$write_enable = 1'b0;
+        rates$write_enable = 1'b0;
+        maints$write_enable = 1'b0;
+        floors$write_address = ((instrument) & 8'hff);
+        rates$write_address = ((instrument) & 8'hff);
+        maints$write_address = ((instrument) & 8'hff);
+        floors$write_data = (floors$read_data & ~(floor_mask << floor_shift)) | (((w1$q) & 1024'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff) << floor_shift);
+        rates$write_data = (rates$read_data & ~(rate_mask << rate_shift)) | (((w2$q[(32'h0)+:(32)]) & 512'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff) << rate_shift);
+        maints$write_data = (maints$read_data & ~(maint_mask << maint_shift)) | (((tier_maint) & 1536'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff) << maint_shift);
         s_cmd_tready = 1'b0;
         if (state$q == state_idle) begin
             s_cmd_tready = registers$enable & ~reset_pending$q;
@@ -3053,86 +1365,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
                     refuse_instrument = 1'b1;
                 end
                 else if ((index < 32'h10) & (w1$q <= 64'h4000000000000000) & (w2$q[(32'h0)+:(32)] <= mmr_limit[(32'h0)+:(32)]) & ~|(w2$q >> 32'h32)) begin
-                    if (index[(32'h0)+:(8)] == tier_ids$0) begin
-                        floors$0$write_enable = 1'b1;
-                        rates$0$write_enable = 1'b1;
-                        maints$0$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$1) begin
-                        floors$1$write_enable = 1'b1;
-                        rates$1$write_enable = 1'b1;
-                        maints$1$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$2) begin
-                        floors$2$write_enable = 1'b1;
-                        rates$2$write_enable = 1'b1;
-                        maints$2$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$3) begin
-                        floors$3$write_enable = 1'b1;
-                        rates$3$write_enable = 1'b1;
-                        maints$3$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$4) begin
-                        floors$4$write_enable = 1'b1;
-                        rates$4$write_enable = 1'b1;
-                        maints$4$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$5) begin
-                        floors$5$write_enable = 1'b1;
-                        rates$5$write_enable = 1'b1;
-                        maints$5$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$6) begin
-                        floors$6$write_enable = 1'b1;
-                        rates$6$write_enable = 1'b1;
-                        maints$6$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$7) begin
-                        floors$7$write_enable = 1'b1;
-                        rates$7$write_enable = 1'b1;
-                        maints$7$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$8) begin
-                        floors$8$write_enable = 1'b1;
-                        rates$8$write_enable = 1'b1;
-                        maints$8$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$9) begin
-                        floors$9$write_enable = 1'b1;
-                        rates$9$write_enable = 1'b1;
-                        maints$9$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$10) begin
-                        floors$10$write_enable = 1'b1;
-                        rates$10$write_enable = 1'b1;
-                        maints$10$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$11) begin
-                        floors$11$write_enable = 1'b1;
-                        rates$11$write_enable = 1'b1;
-                        maints$11$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$12) begin
-                        floors$12$write_enable = 1'b1;
-                        rates$12$write_enable = 1'b1;
-                        maints$12$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$13) begin
-                        floors$13$write_enable = 1'b1;
-                        rates$13$write_enable = 1'b1;
-                        maints$13$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$14) begin
-                        floors$14$write_enable = 1'b1;
-                        rates$14$write_enable = 1'b1;
-                        maints$14$write_enable = 1'b1;
-                    end
-                    if (index[(32'h0)+:(8)] == tier_ids$15) begin
-                        floors$15$write_enable = 1'b1;
-                        rates$15$write_enable = 1'b1;
-                        maints$15$write_enable = 1'b1;
-                    end
+                    floors$write_enable = 1'b1;
+                    rates$write_enable = 1'b1;
+                    maints$write_enable = 1'b1;
                 end
                 else begin
                     refuse_malformed = 1'b1;
@@ -3222,54 +1457,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$0$new_cost = new_cost$q;
         lanes$0$seq = w1$q;
         lanes$0$tier_count = instrument_meta$read_data[(32'h0)+:(5)];
-        lanes$0$floors[t] = floors$0$read_data;
-        lanes$0$rates[t] = rates$0$read_data;
-        lanes$0$maints[t] = maints$0$read_data;
-        lanes$0$floors[t] = floors$1$read_data;
-        lanes$0$rates[t] = rates$1$read_data;
-        lanes$0$maints[t] = maints$1$read_data;
-        lanes$0$floors[t] = floors$2$read_data;
-        lanes$0$rates[t] = rates$2$read_data;
-        lanes$0$maints[t] = maints$2$read_data;
-        lanes$0$floors[t] = floors$3$read_data;
-        lanes$0$rates[t] = rates$3$read_data;
-        lanes$0$maints[t] = maints$3$read_data;
-        lanes$0$floors[t] = floors$4$read_data;
-        lanes$0$rates[t] = rates$4$read_data;
-        lanes$0$maints[t] = maints$4$read_data;
-        lanes$0$floors[t] = floors$5$read_data;
-        lanes$0$rates[t] = rates$5$read_data;
-        lanes$0$maints[t] = maints$5$read_data;
-        lanes$0$floors[t] = floors$6$read_data;
-        lanes$0$rates[t] = rates$6$read_data;
-        lanes$0$maints[t] = maints$6$read_data;
-        lanes$0$floors[t] = floors$7$read_data;
-        lanes$0$rates[t] = rates$7$read_data;
-        lanes$0$maints[t] = maints$7$read_data;
-        lanes$0$floors[t] = floors$8$read_data;
-        lanes$0$rates[t] = rates$8$read_data;
-        lanes$0$maints[t] = maints$8$read_data;
-        lanes$0$floors[t] = floors$9$read_data;
-        lanes$0$rates[t] = rates$9$read_data;
-        lanes$0$maints[t] = maints$9$read_data;
-        lanes$0$floors[t] = floors$10$read_data;
-        lanes$0$rates[t] = rates$10$read_data;
-        lanes$0$maints[t] = maints$10$read_data;
-        lanes$0$floors[t] = floors$11$read_data;
-        lanes$0$rates[t] = rates$11$read_data;
-        lanes$0$maints[t] = maints$11$read_data;
-        lanes$0$floors[t] = floors$12$read_data;
-        lanes$0$rates[t] = rates$12$read_data;
-        lanes$0$maints[t] = maints$12$read_data;
-        lanes$0$floors[t] = floors$13$read_data;
-        lanes$0$rates[t] = rates$13$read_data;
-        lanes$0$maints[t] = maints$13$read_data;
-        lanes$0$floors[t] = floors$14$read_data;
-        lanes$0$rates[t] = rates$14$read_data;
-        lanes$0$maints[t] = maints$14$read_data;
-        lanes$0$floors[t] = floors$15$read_data;
-        lanes$0$rates[t] = rates$15$read_data;
-        lanes$0$maints[t] = maints$15$read_data;
+        lanes$0$floors = floors$read_data;
+        lanes$0$rates = rates$read_data;
+        lanes$0$maints = maints$read_data;
         lanes$0$warn_bps = registers$warn_bps;
         lanes$0$cycle = cycles$q;
         lanes$0$range_address = ((instrument) & 8'hff);
@@ -3295,54 +1485,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$1$new_cost = new_cost$q;
         lanes$1$seq = w1$q;
         lanes$1$tier_count = instrument_meta$read_data[(32'h0)+:(5)];
-        lanes$1$floors[t] = floors$0$read_data;
-        lanes$1$rates[t] = rates$0$read_data;
-        lanes$1$maints[t] = maints$0$read_data;
-        lanes$1$floors[t] = floors$1$read_data;
-        lanes$1$rates[t] = rates$1$read_data;
-        lanes$1$maints[t] = maints$1$read_data;
-        lanes$1$floors[t] = floors$2$read_data;
-        lanes$1$rates[t] = rates$2$read_data;
-        lanes$1$maints[t] = maints$2$read_data;
-        lanes$1$floors[t] = floors$3$read_data;
-        lanes$1$rates[t] = rates$3$read_data;
-        lanes$1$maints[t] = maints$3$read_data;
-        lanes$1$floors[t] = floors$4$read_data;
-        lanes$1$rates[t] = rates$4$read_data;
-        lanes$1$maints[t] = maints$4$read_data;
-        lanes$1$floors[t] = floors$5$read_data;
-        lanes$1$rates[t] = rates$5$read_data;
-        lanes$1$maints[t] = maints$5$read_data;
-        lanes$1$floors[t] = floors$6$read_data;
-        lanes$1$rates[t] = rates$6$read_data;
-        lanes$1$maints[t] = maints$6$read_data;
-        lanes$1$floors[t] = floors$7$read_data;
-        lanes$1$rates[t] = rates$7$read_data;
-        lanes$1$maints[t] = maints$7$read_data;
-        lanes$1$floors[t] = floors$8$read_data;
-        lanes$1$rates[t] = rates$8$read_data;
-        lanes$1$maints[t] = maints$8$read_data;
-        lanes$1$floors[t] = floors$9$read_data;
-        lanes$1$rates[t] = rates$9$read_data;
-        lanes$1$maints[t] = maints$9$read_data;
-        lanes$1$floors[t] = floors$10$read_data;
-        lanes$1$rates[t] = rates$10$read_data;
-        lanes$1$maints[t] = maints$10$read_data;
-        lanes$1$floors[t] = floors$11$read_data;
-        lanes$1$rates[t] = rates$11$read_data;
-        lanes$1$maints[t] = maints$11$read_data;
-        lanes$1$floors[t] = floors$12$read_data;
-        lanes$1$rates[t] = rates$12$read_data;
-        lanes$1$maints[t] = maints$12$read_data;
-        lanes$1$floors[t] = floors$13$read_data;
-        lanes$1$rates[t] = rates$13$read_data;
-        lanes$1$maints[t] = maints$13$read_data;
-        lanes$1$floors[t] = floors$14$read_data;
-        lanes$1$rates[t] = rates$14$read_data;
-        lanes$1$maints[t] = maints$14$read_data;
-        lanes$1$floors[t] = floors$15$read_data;
-        lanes$1$rates[t] = rates$15$read_data;
-        lanes$1$maints[t] = maints$15$read_data;
+        lanes$1$floors = floors$read_data;
+        lanes$1$rates = rates$read_data;
+        lanes$1$maints = maints$read_data;
         lanes$1$warn_bps = registers$warn_bps;
         lanes$1$cycle = cycles$q;
         lanes$1$range_address = ((instrument) & 8'hff);
@@ -3368,54 +1513,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$2$new_cost = new_cost$q;
         lanes$2$seq = w1$q;
         lanes$2$tier_count = instrument_meta$read_data[(32'h0)+:(5)];
-        lanes$2$floors[t] = floors$0$read_data;
-        lanes$2$rates[t] = rates$0$read_data;
-        lanes$2$maints[t] = maints$0$read_data;
-        lanes$2$floors[t] = floors$1$read_data;
-        lanes$2$rates[t] = rates$1$read_data;
-        lanes$2$maints[t] = maints$1$read_data;
-        lanes$2$floors[t] = floors$2$read_data;
-        lanes$2$rates[t] = rates$2$read_data;
-        lanes$2$maints[t] = maints$2$read_data;
-        lanes$2$floors[t] = floors$3$read_data;
-        lanes$2$rates[t] = rates$3$read_data;
-        lanes$2$maints[t] = maints$3$read_data;
-        lanes$2$floors[t] = floors$4$read_data;
-        lanes$2$rates[t] = rates$4$read_data;
-        lanes$2$maints[t] = maints$4$read_data;
-        lanes$2$floors[t] = floors$5$read_data;
-        lanes$2$rates[t] = rates$5$read_data;
-        lanes$2$maints[t] = maints$5$read_data;
-        lanes$2$floors[t] = floors$6$read_data;
-        lanes$2$rates[t] = rates$6$read_data;
-        lanes$2$maints[t] = maints$6$read_data;
-        lanes$2$floors[t] = floors$7$read_data;
-        lanes$2$rates[t] = rates$7$read_data;
-        lanes$2$maints[t] = maints$7$read_data;
-        lanes$2$floors[t] = floors$8$read_data;
-        lanes$2$rates[t] = rates$8$read_data;
-        lanes$2$maints[t] = maints$8$read_data;
-        lanes$2$floors[t] = floors$9$read_data;
-        lanes$2$rates[t] = rates$9$read_data;
-        lanes$2$maints[t] = maints$9$read_data;
-        lanes$2$floors[t] = floors$10$read_data;
-        lanes$2$rates[t] = rates$10$read_data;
-        lanes$2$maints[t] = maints$10$read_data;
-        lanes$2$floors[t] = floors$11$read_data;
-        lanes$2$rates[t] = rates$11$read_data;
-        lanes$2$maints[t] = maints$11$read_data;
-        lanes$2$floors[t] = floors$12$read_data;
-        lanes$2$rates[t] = rates$12$read_data;
-        lanes$2$maints[t] = maints$12$read_data;
-        lanes$2$floors[t] = floors$13$read_data;
-        lanes$2$rates[t] = rates$13$read_data;
-        lanes$2$maints[t] = maints$13$read_data;
-        lanes$2$floors[t] = floors$14$read_data;
-        lanes$2$rates[t] = rates$14$read_data;
-        lanes$2$maints[t] = maints$14$read_data;
-        lanes$2$floors[t] = floors$15$read_data;
-        lanes$2$rates[t] = rates$15$read_data;
-        lanes$2$maints[t] = maints$15$read_data;
+        lanes$2$floors = floors$read_data;
+        lanes$2$rates = rates$read_data;
+        lanes$2$maints = maints$read_data;
         lanes$2$warn_bps = registers$warn_bps;
         lanes$2$cycle = cycles$q;
         lanes$2$range_address = ((instrument) & 8'hff);
@@ -3441,54 +1541,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$3$new_cost = new_cost$q;
         lanes$3$seq = w1$q;
         lanes$3$tier_count = instrument_meta$read_data[(32'h0)+:(5)];
-        lanes$3$floors[t] = floors$0$read_data;
-        lanes$3$rates[t] = rates$0$read_data;
-        lanes$3$maints[t] = maints$0$read_data;
-        lanes$3$floors[t] = floors$1$read_data;
-        lanes$3$rates[t] = rates$1$read_data;
-        lanes$3$maints[t] = maints$1$read_data;
-        lanes$3$floors[t] = floors$2$read_data;
-        lanes$3$rates[t] = rates$2$read_data;
-        lanes$3$maints[t] = maints$2$read_data;
-        lanes$3$floors[t] = floors$3$read_data;
-        lanes$3$rates[t] = rates$3$read_data;
-        lanes$3$maints[t] = maints$3$read_data;
-        lanes$3$floors[t] = floors$4$read_data;
-        lanes$3$rates[t] = rates$4$read_data;
-        lanes$3$maints[t] = maints$4$read_data;
-        lanes$3$floors[t] = floors$5$read_data;
-        lanes$3$rates[t] = rates$5$read_data;
-        lanes$3$maints[t] = maints$5$read_data;
-        lanes$3$floors[t] = floors$6$read_data;
-        lanes$3$rates[t] = rates$6$read_data;
-        lanes$3$maints[t] = maints$6$read_data;
-        lanes$3$floors[t] = floors$7$read_data;
-        lanes$3$rates[t] = rates$7$read_data;
-        lanes$3$maints[t] = maints$7$read_data;
-        lanes$3$floors[t] = floors$8$read_data;
-        lanes$3$rates[t] = rates$8$read_data;
-        lanes$3$maints[t] = maints$8$read_data;
-        lanes$3$floors[t] = floors$9$read_data;
-        lanes$3$rates[t] = rates$9$read_data;
-        lanes$3$maints[t] = maints$9$read_data;
-        lanes$3$floors[t] = floors$10$read_data;
-        lanes$3$rates[t] = rates$10$read_data;
-        lanes$3$maints[t] = maints$10$read_data;
-        lanes$3$floors[t] = floors$11$read_data;
-        lanes$3$rates[t] = rates$11$read_data;
-        lanes$3$maints[t] = maints$11$read_data;
-        lanes$3$floors[t] = floors$12$read_data;
-        lanes$3$rates[t] = rates$12$read_data;
-        lanes$3$maints[t] = maints$12$read_data;
-        lanes$3$floors[t] = floors$13$read_data;
-        lanes$3$rates[t] = rates$13$read_data;
-        lanes$3$maints[t] = maints$13$read_data;
-        lanes$3$floors[t] = floors$14$read_data;
-        lanes$3$rates[t] = rates$14$read_data;
-        lanes$3$maints[t] = maints$14$read_data;
-        lanes$3$floors[t] = floors$15$read_data;
-        lanes$3$rates[t] = rates$15$read_data;
-        lanes$3$maints[t] = maints$15$read_data;
+        lanes$3$floors = floors$read_data;
+        lanes$3$rates = rates$read_data;
+        lanes$3$maints = maints$read_data;
         lanes$3$warn_bps = registers$warn_bps;
         lanes$3$cycle = cycles$q;
         lanes$3$range_address = ((instrument) & 8'hff);
@@ -3514,54 +1569,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$4$new_cost = new_cost$q;
         lanes$4$seq = w1$q;
         lanes$4$tier_count = instrument_meta$read_data[(32'h0)+:(5)];
-        lanes$4$floors[t] = floors$0$read_data;
-        lanes$4$rates[t] = rates$0$read_data;
-        lanes$4$maints[t] = maints$0$read_data;
-        lanes$4$floors[t] = floors$1$read_data;
-        lanes$4$rates[t] = rates$1$read_data;
-        lanes$4$maints[t] = maints$1$read_data;
-        lanes$4$floors[t] = floors$2$read_data;
-        lanes$4$rates[t] = rates$2$read_data;
-        lanes$4$maints[t] = maints$2$read_data;
-        lanes$4$floors[t] = floors$3$read_data;
-        lanes$4$rates[t] = rates$3$read_data;
-        lanes$4$maints[t] = maints$3$read_data;
-        lanes$4$floors[t] = floors$4$read_data;
-        lanes$4$rates[t] = rates$4$read_data;
-        lanes$4$maints[t] = maints$4$read_data;
-        lanes$4$floors[t] = floors$5$read_data;
-        lanes$4$rates[t] = rates$5$read_data;
-        lanes$4$maints[t] = maints$5$read_data;
-        lanes$4$floors[t] = floors$6$read_data;
-        lanes$4$rates[t] = rates$6$read_data;
-        lanes$4$maints[t] = maints$6$read_data;
-        lanes$4$floors[t] = floors$7$read_data;
-        lanes$4$rates[t] = rates$7$read_data;
-        lanes$4$maints[t] = maints$7$read_data;
-        lanes$4$floors[t] = floors$8$read_data;
-        lanes$4$rates[t] = rates$8$read_data;
-        lanes$4$maints[t] = maints$8$read_data;
-        lanes$4$floors[t] = floors$9$read_data;
-        lanes$4$rates[t] = rates$9$read_data;
-        lanes$4$maints[t] = maints$9$read_data;
-        lanes$4$floors[t] = floors$10$read_data;
-        lanes$4$rates[t] = rates$10$read_data;
-        lanes$4$maints[t] = maints$10$read_data;
-        lanes$4$floors[t] = floors$11$read_data;
-        lanes$4$rates[t] = rates$11$read_data;
-        lanes$4$maints[t] = maints$11$read_data;
-        lanes$4$floors[t] = floors$12$read_data;
-        lanes$4$rates[t] = rates$12$read_data;
-        lanes$4$maints[t] = maints$12$read_data;
-        lanes$4$floors[t] = floors$13$read_data;
-        lanes$4$rates[t] = rates$13$read_data;
-        lanes$4$maints[t] = maints$13$read_data;
-        lanes$4$floors[t] = floors$14$read_data;
-        lanes$4$rates[t] = rates$14$read_data;
-        lanes$4$maints[t] = maints$14$read_data;
-        lanes$4$floors[t] = floors$15$read_data;
-        lanes$4$rates[t] = rates$15$read_data;
-        lanes$4$maints[t] = maints$15$read_data;
+        lanes$4$floors = floors$read_data;
+        lanes$4$rates = rates$read_data;
+        lanes$4$maints = maints$read_data;
         lanes$4$warn_bps = registers$warn_bps;
         lanes$4$cycle = cycles$q;
         lanes$4$range_address = ((instrument) & 8'hff);
@@ -3587,54 +1597,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$5$new_cost = new_cost$q;
         lanes$5$seq = w1$q;
         lanes$5$tier_count = instrument_meta$read_data[(32'h0)+:(5)];
-        lanes$5$floors[t] = floors$0$read_data;
-        lanes$5$rates[t] = rates$0$read_data;
-        lanes$5$maints[t] = maints$0$read_data;
-        lanes$5$floors[t] = floors$1$read_data;
-        lanes$5$rates[t] = rates$1$read_data;
-        lanes$5$maints[t] = maints$1$read_data;
-        lanes$5$floors[t] = floors$2$read_data;
-        lanes$5$rates[t] = rates$2$read_data;
-        lanes$5$maints[t] = maints$2$read_data;
-        lanes$5$floors[t] = floors$3$read_data;
-        lanes$5$rates[t] = rates$3$read_data;
-        lanes$5$maints[t] = maints$3$read_data;
-        lanes$5$floors[t] = floors$4$read_data;
-        lanes$5$rates[t] = rates$4$read_data;
-        lanes$5$maints[t] = maints$4$read_data;
-        lanes$5$floors[t] = floors$5$read_data;
-        lanes$5$rates[t] = rates$5$read_data;
-        lanes$5$maints[t] = maints$5$read_data;
-        lanes$5$floors[t] = floors$6$read_data;
-        lanes$5$rates[t] = rates$6$read_data;
-        lanes$5$maints[t] = maints$6$read_data;
-        lanes$5$floors[t] = floors$7$read_data;
-        lanes$5$rates[t] = rates$7$read_data;
-        lanes$5$maints[t] = maints$7$read_data;
-        lanes$5$floors[t] = floors$8$read_data;
-        lanes$5$rates[t] = rates$8$read_data;
-        lanes$5$maints[t] = maints$8$read_data;
-        lanes$5$floors[t] = floors$9$read_data;
-        lanes$5$rates[t] = rates$9$read_data;
-        lanes$5$maints[t] = maints$9$read_data;
-        lanes$5$floors[t] = floors$10$read_data;
-        lanes$5$rates[t] = rates$10$read_data;
-        lanes$5$maints[t] = maints$10$read_data;
-        lanes$5$floors[t] = floors$11$read_data;
-        lanes$5$rates[t] = rates$11$read_data;
-        lanes$5$maints[t] = maints$11$read_data;
-        lanes$5$floors[t] = floors$12$read_data;
-        lanes$5$rates[t] = rates$12$read_data;
-        lanes$5$maints[t] = maints$12$read_data;
-        lanes$5$floors[t] = floors$13$read_data;
-        lanes$5$rates[t] = rates$13$read_data;
-        lanes$5$maints[t] = maints$13$read_data;
-        lanes$5$floors[t] = floors$14$read_data;
-        lanes$5$rates[t] = rates$14$read_data;
-        lanes$5$maints[t] = maints$14$read_data;
-        lanes$5$floors[t] = floors$15$read_data;
-        lanes$5$rates[t] = rates$15$read_data;
-        lanes$5$maints[t] = maints$15$read_data;
+        lanes$5$floors = floors$read_data;
+        lanes$5$rates = rates$read_data;
+        lanes$5$maints = maints$read_data;
         lanes$5$warn_bps = registers$warn_bps;
         lanes$5$cycle = cycles$q;
         lanes$5$range_address = ((instrument) & 8'hff);
@@ -3660,54 +1625,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$6$new_cost = new_cost$q;
         lanes$6$seq = w1$q;
         lanes$6$tier_count = instrument_meta$read_data[(32'h0)+:(5)];
-        lanes$6$floors[t] = floors$0$read_data;
-        lanes$6$rates[t] = rates$0$read_data;
-        lanes$6$maints[t] = maints$0$read_data;
-        lanes$6$floors[t] = floors$1$read_data;
-        lanes$6$rates[t] = rates$1$read_data;
-        lanes$6$maints[t] = maints$1$read_data;
-        lanes$6$floors[t] = floors$2$read_data;
-        lanes$6$rates[t] = rates$2$read_data;
-        lanes$6$maints[t] = maints$2$read_data;
-        lanes$6$floors[t] = floors$3$read_data;
-        lanes$6$rates[t] = rates$3$read_data;
-        lanes$6$maints[t] = maints$3$read_data;
-        lanes$6$floors[t] = floors$4$read_data;
-        lanes$6$rates[t] = rates$4$read_data;
-        lanes$6$maints[t] = maints$4$read_data;
-        lanes$6$floors[t] = floors$5$read_data;
-        lanes$6$rates[t] = rates$5$read_data;
-        lanes$6$maints[t] = maints$5$read_data;
-        lanes$6$floors[t] = floors$6$read_data;
-        lanes$6$rates[t] = rates$6$read_data;
-        lanes$6$maints[t] = maints$6$read_data;
-        lanes$6$floors[t] = floors$7$read_data;
-        lanes$6$rates[t] = rates$7$read_data;
-        lanes$6$maints[t] = maints$7$read_data;
-        lanes$6$floors[t] = floors$8$read_data;
-        lanes$6$rates[t] = rates$8$read_data;
-        lanes$6$maints[t] = maints$8$read_data;
-        lanes$6$floors[t] = floors$9$read_data;
-        lanes$6$rates[t] = rates$9$read_data;
-        lanes$6$maints[t] = maints$9$read_data;
-        lanes$6$floors[t] = floors$10$read_data;
-        lanes$6$rates[t] = rates$10$read_data;
-        lanes$6$maints[t] = maints$10$read_data;
-        lanes$6$floors[t] = floors$11$read_data;
-        lanes$6$rates[t] = rates$11$read_data;
-        lanes$6$maints[t] = maints$11$read_data;
-        lanes$6$floors[t] = floors$12$read_data;
-        lanes$6$rates[t] = rates$12$read_data;
-        lanes$6$maints[t] = maints$12$read_data;
-        lanes$6$floors[t] = floors$13$read_data;
-        lanes$6$rates[t] = rates$13$read_data;
-        lanes$6$maints[t] = maints$13$read_data;
-        lanes$6$floors[t] = floors$14$read_data;
-        lanes$6$rates[t] = rates$14$read_data;
-        lanes$6$maints[t] = maints$14$read_data;
-        lanes$6$floors[t] = floors$15$read_data;
-        lanes$6$rates[t] = rates$15$read_data;
-        lanes$6$maints[t] = maints$15$read_data;
+        lanes$6$floors = floors$read_data;
+        lanes$6$rates = rates$read_data;
+        lanes$6$maints = maints$read_data;
         lanes$6$warn_bps = registers$warn_bps;
         lanes$6$cycle = cycles$q;
         lanes$6$range_address = ((instrument) & 8'hff);
@@ -3733,54 +1653,9 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$7$new_cost = new_cost$q;
         lanes$7$seq = w1$q;
         lanes$7$tier_count = instrument_meta$read_data[(32'h0)+:(5)];
-        lanes$7$floors[t] = floors$0$read_data;
-        lanes$7$rates[t] = rates$0$read_data;
-        lanes$7$maints[t] = maints$0$read_data;
-        lanes$7$floors[t] = floors$1$read_data;
-        lanes$7$rates[t] = rates$1$read_data;
-        lanes$7$maints[t] = maints$1$read_data;
-        lanes$7$floors[t] = floors$2$read_data;
-        lanes$7$rates[t] = rates$2$read_data;
-        lanes$7$maints[t] = maints$2$read_data;
-        lanes$7$floors[t] = floors$3$read_data;
-        lanes$7$rates[t] = rates$3$read_data;
-        lanes$7$maints[t] = maints$3$read_data;
-        lanes$7$floors[t] = floors$4$read_data;
-        lanes$7$rates[t] = rates$4$read_data;
-        lanes$7$maints[t] = maints$4$read_data;
-        lanes$7$floors[t] = floors$5$read_data;
-        lanes$7$rates[t] = rates$5$read_data;
-        lanes$7$maints[t] = maints$5$read_data;
-        lanes$7$floors[t] = floors$6$read_data;
-        lanes$7$rates[t] = rates$6$read_data;
-        lanes$7$maints[t] = maints$6$read_data;
-        lanes$7$floors[t] = floors$7$read_data;
-        lanes$7$rates[t] = rates$7$read_data;
-        lanes$7$maints[t] = maints$7$read_data;
-        lanes$7$floors[t] = floors$8$read_data;
-        lanes$7$rates[t] = rates$8$read_data;
-        lanes$7$maints[t] = maints$8$read_data;
-        lanes$7$floors[t] = floors$9$read_data;
-        lanes$7$rates[t] = rates$9$read_data;
-        lanes$7$maints[t] = maints$9$read_data;
-        lanes$7$floors[t] = floors$10$read_data;
-        lanes$7$rates[t] = rates$10$read_data;
-        lanes$7$maints[t] = maints$10$read_data;
-        lanes$7$floors[t] = floors$11$read_data;
-        lanes$7$rates[t] = rates$11$read_data;
-        lanes$7$maints[t] = maints$11$read_data;
-        lanes$7$floors[t] = floors$12$read_data;
-        lanes$7$rates[t] = rates$12$read_data;
-        lanes$7$maints[t] = maints$12$read_data;
-        lanes$7$floors[t] = floors$13$read_data;
-        lanes$7$rates[t] = rates$13$read_data;
-        lanes$7$maints[t] = maints$13$read_data;
-        lanes$7$floors[t] = floors$14$read_data;
-        lanes$7$rates[t] = rates$14$read_data;
-        lanes$7$maints[t] = maints$14$read_data;
-        lanes$7$floors[t] = floors$15$read_data;
-        lanes$7$rates[t] = rates$15$read_data;
-        lanes$7$maints[t] = maints$15$read_data;
+        lanes$7$floors = floors$read_data;
+        lanes$7$rates = rates$read_data;
+        lanes$7$maints = maints$read_data;
         lanes$7$warn_bps = registers$warn_bps;
         lanes$7$cycle = cycles$q;
         lanes$7$range_address = ((instrument) & 8'hff);
@@ -4199,19 +2074,19 @@ module top$flag_valid(d,q,clock);
 endmodule // top$flag_valid
 
 
-module top$floors$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module top$floors(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [7:0] read_address;
     input wire  read_clock;
-    output reg  [63:0] read_data;
+    output reg  [1023:0] read_data;
     input wire  [7:0] write_address;
     input wire  write_clock;
-    input wire  [63:0] write_data;
+    input wire  [1023:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[63:0] mem[255:0];
+    reg[1023:0] mem[255:0];
     
     
     
@@ -4225,442 +2100,7 @@ module top$floors$0(read_address,read_clock,read_data,write_address,write_clock,
        end
     end
                 
-endmodule // top$floors$0
-
-
-module top$floors$1(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$1
-
-
-module top$floors$10(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$10
-
-
-module top$floors$11(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$11
-
-
-module top$floors$12(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$12
-
-
-module top$floors$13(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$13
-
-
-module top$floors$14(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$14
-
-
-module top$floors$15(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$15
-
-
-module top$floors$2(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$2
-
-
-module top$floors$3(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$3
-
-
-module top$floors$4(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$4
-
-
-module top$floors$5(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$5
-
-
-module top$floors$6(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$6
-
-
-module top$floors$7(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$7
-
-
-module top$floors$8(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$8
-
-
-module top$floors$9(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [63:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [63:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[63:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$floors$9
+endmodule // top$floors
 
 
 module top$instrument_meta(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
@@ -4668,14 +2108,14 @@ module top$instrument_meta(read_address,read_clock,read_data,write_address,write
     // Module arguments
     input wire  [7:0] read_address;
     input wire  read_clock;
-    output reg  [7:0] read_data;
+    output reg  [5:0] read_data;
     input wire  [7:0] write_address;
     input wire  write_clock;
-    input wire  [7:0] write_data;
+    input wire  [5:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[7:0] mem[255:0];
+    reg[5:0] mem[255:0];
     
     
     
@@ -4692,7 +2132,7 @@ module top$instrument_meta(read_address,read_clock,read_data,write_address,write
 endmodule // top$instrument_meta
 
 
-module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors$0,floors$1,floors$2,floors$3,floors$4,floors$5,floors$6,floors$7,floors$8,floors$9,floors$10,floors$11,floors$12,floors$13,floors$14,floors$15,rates$0,rates$1,rates$2,rates$3,rates$4,rates$5,rates$6,rates$7,rates$8,rates$9,rates$10,rates$11,rates$12,rates$13,rates$14,rates$15,maints$0,maints$1,maints$2,maints$3,maints$4,maints$5,maints$6,maints$7,maints$8,maints$9,maints$10,maints$11,maints$12,maints$13,maints$14,maints$15,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled);
+module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
     
     // Module arguments
     input wire  clock;
@@ -4707,54 +2147,9 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     input wire  [63:0] new_cost;
     input wire  [63:0] seq;
     input wire  [4:0] tier_count;
-    input wire  [63:0] floors$0;
-    input wire  [63:0] floors$1;
-    input wire  [63:0] floors$2;
-    input wire  [63:0] floors$3;
-    input wire  [63:0] floors$4;
-    input wire  [63:0] floors$5;
-    input wire  [63:0] floors$6;
-    input wire  [63:0] floors$7;
-    input wire  [63:0] floors$8;
-    input wire  [63:0] floors$9;
-    input wire  [63:0] floors$10;
-    input wire  [63:0] floors$11;
-    input wire  [63:0] floors$12;
-    input wire  [63:0] floors$13;
-    input wire  [63:0] floors$14;
-    input wire  [63:0] floors$15;
-    input wire  [31:0] rates$0;
-    input wire  [31:0] rates$1;
-    input wire  [31:0] rates$2;
-    input wire  [31:0] rates$3;
-    input wire  [31:0] rates$4;
-    input wire  [31:0] rates$5;
-    input wire  [31:0] rates$6;
-    input wire  [31:0] rates$7;
-    input wire  [31:0] rates$8;
-    input wire  [31:0] rates$9;
-    input wire  [31:0] rates$10;
-    input wire  [31:0] rates$11;
-    input wire  [31:0] rates$12;
-    input wire  [31:0] rates$13;
-    input wire  [31:0] rates$14;
-    input wire  [31:0] rates$15;
-    input wire  [95:0] maints$0;
-    input wire  [95:0] maints$1;
-    input wire  [95:0] maints$2;
-    input wire  [95:0] maints$3;
-    input wire  [95:0] maints$4;
-    input wire  [95:0] maints$5;
-    input wire  [95:0] maints$6;
-    input wire  [95:0] maints$7;
-    input wire  [95:0] maints$8;
-    input wire  [95:0] maints$9;
-    input wire  [95:0] maints$10;
-    input wire  [95:0] maints$11;
-    input wire  [95:0] maints$12;
-    input wire  [95:0] maints$13;
-    input wire  [95:0] maints$14;
-    input wire  [95:0] maints$15;
+    input wire  [1023:0] floors;
+    input wire  [511:0] rates;
+    input wire  [1535:0] maints;
     input wire  [31:0] warn_bps;
     input wire  [63:0] cycle;
     input wire  [7:0] range_address;
@@ -4775,6 +2170,7 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     output reg  [383:0] flag_data;
     output reg  [7:0] counted_update;
     output reg  [7:0] stalled;
+    output reg  queue_fault;
     
     // Constant declarations
     localparam  op_price = 8'h1;
@@ -4874,6 +2270,9 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  [7:0] in_flight$d;
     wire  [7:0] in_flight$q;
     reg  in_flight$clock;
+    reg  fault$d;
+    wire  fault$q;
+    reg  fault$clock;
     reg  [31:0] accounts$d;
     wire  [31:0] accounts$q;
     reg  accounts$clock;
@@ -5133,6 +2532,54 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  state18$clock;
     
     // Local signals
+    reg  [63:0] floor$0;
+    reg  [63:0] floor$1;
+    reg  [63:0] floor$2;
+    reg  [63:0] floor$3;
+    reg  [63:0] floor$4;
+    reg  [63:0] floor$5;
+    reg  [63:0] floor$6;
+    reg  [63:0] floor$7;
+    reg  [63:0] floor$8;
+    reg  [63:0] floor$9;
+    reg  [63:0] floor$10;
+    reg  [63:0] floor$11;
+    reg  [63:0] floor$12;
+    reg  [63:0] floor$13;
+    reg  [63:0] floor$14;
+    reg  [63:0] floor$15;
+    reg  [31:0] rate$0;
+    reg  [31:0] rate$1;
+    reg  [31:0] rate$2;
+    reg  [31:0] rate$3;
+    reg  [31:0] rate$4;
+    reg  [31:0] rate$5;
+    reg  [31:0] rate$6;
+    reg  [31:0] rate$7;
+    reg  [31:0] rate$8;
+    reg  [31:0] rate$9;
+    reg  [31:0] rate$10;
+    reg  [31:0] rate$11;
+    reg  [31:0] rate$12;
+    reg  [31:0] rate$13;
+    reg  [31:0] rate$14;
+    reg  [31:0] rate$15;
+    reg  [95:0] maint$0;
+    reg  [95:0] maint$1;
+    reg  [95:0] maint$2;
+    reg  [95:0] maint$3;
+    reg  [95:0] maint$4;
+    reg  [95:0] maint$5;
+    reg  [95:0] maint$6;
+    reg  [95:0] maint$7;
+    reg  [95:0] maint$8;
+    reg  [95:0] maint$9;
+    reg  [95:0] maint$10;
+    reg  [95:0] maint$11;
+    reg  [95:0] maint$12;
+    reg  [95:0] maint$13;
+    reg  [95:0] maint$14;
+    reg  [95:0] maint$15;
     reg  issue;
     reg  reads_position;
     reg  takes_new_position;
@@ -5242,6 +2689,11 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         .d(in_flight$d),
         .q(in_flight$q),
         .clock(in_flight$clock)
+    );
+    top$lanes$0$fault fault(
+        .d(fault$d),
+        .q(fault$q),
+        .clock(fault$clock)
     );
     top$lanes$0$accounts accounts(
         .d(accounts$d),
@@ -5704,6 +3156,7 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$clock = clock;
         remaining$clock = clock;
         in_flight$clock = clock;
+        fault$clock = clock;
         accounts$clock = clock;
         valid1$clock = clock;
         slot1$clock = clock;
@@ -5764,6 +3217,7 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$d = cursor$q;
         remaining$d = remaining$q;
         in_flight$d = in_flight$q;
+        fault$d = fault$q;
         accounts$d = accounts$q;
         valid1$d = valid1$q;
         slot1$d = slot1$q;
@@ -5930,6 +3384,54 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cost_a_2to5$data_in = cost_a2$q;
         cost_b_2to5$data_in = cost_b2$q;
         open_delta_2to5$data_in = open_delta2$q;
+        floor$0 = floors[(0 * 32'h40)+:(64)];
+        rate$0 = rates[(0 * 32'h20)+:(32)];
+        maint$0 = maints[(0 * 32'h60)+:(96)];
+        floor$1 = floors[(1 * 32'h40)+:(64)];
+        rate$1 = rates[(1 * 32'h20)+:(32)];
+        maint$1 = maints[(1 * 32'h60)+:(96)];
+        floor$2 = floors[(2 * 32'h40)+:(64)];
+        rate$2 = rates[(2 * 32'h20)+:(32)];
+        maint$2 = maints[(2 * 32'h60)+:(96)];
+        floor$3 = floors[(3 * 32'h40)+:(64)];
+        rate$3 = rates[(3 * 32'h20)+:(32)];
+        maint$3 = maints[(3 * 32'h60)+:(96)];
+        floor$4 = floors[(4 * 32'h40)+:(64)];
+        rate$4 = rates[(4 * 32'h20)+:(32)];
+        maint$4 = maints[(4 * 32'h60)+:(96)];
+        floor$5 = floors[(5 * 32'h40)+:(64)];
+        rate$5 = rates[(5 * 32'h20)+:(32)];
+        maint$5 = maints[(5 * 32'h60)+:(96)];
+        floor$6 = floors[(6 * 32'h40)+:(64)];
+        rate$6 = rates[(6 * 32'h20)+:(32)];
+        maint$6 = maints[(6 * 32'h60)+:(96)];
+        floor$7 = floors[(7 * 32'h40)+:(64)];
+        rate$7 = rates[(7 * 32'h20)+:(32)];
+        maint$7 = maints[(7 * 32'h60)+:(96)];
+        floor$8 = floors[(8 * 32'h40)+:(64)];
+        rate$8 = rates[(8 * 32'h20)+:(32)];
+        maint$8 = maints[(8 * 32'h60)+:(96)];
+        floor$9 = floors[(9 * 32'h40)+:(64)];
+        rate$9 = rates[(9 * 32'h20)+:(32)];
+        maint$9 = maints[(9 * 32'h60)+:(96)];
+        floor$10 = floors[(10 * 32'h40)+:(64)];
+        rate$10 = rates[(10 * 32'h20)+:(32)];
+        maint$10 = maints[(10 * 32'h60)+:(96)];
+        floor$11 = floors[(11 * 32'h40)+:(64)];
+        rate$11 = rates[(11 * 32'h20)+:(32)];
+        maint$11 = maints[(11 * 32'h60)+:(96)];
+        floor$12 = floors[(12 * 32'h40)+:(64)];
+        rate$12 = rates[(12 * 32'h20)+:(32)];
+        maint$12 = maints[(12 * 32'h60)+:(96)];
+        floor$13 = floors[(13 * 32'h40)+:(64)];
+        rate$13 = rates[(13 * 32'h20)+:(32)];
+        maint$13 = maints[(13 * 32'h60)+:(96)];
+        floor$14 = floors[(14 * 32'h40)+:(64)];
+        rate$14 = rates[(14 * 32'h20)+:(32)];
+        maint$14 = maints[(14 * 32'h60)+:(96)];
+        floor$15 = floors[(15 * 32'h40)+:(64)];
+        rate$15 = rates[(15 * 32'h20)+:(32)];
+        maint$15 = maints[(15 * 32'h60)+:(96)];
         valid6$d = valid_2to5$data_out;
         account6$d = account_2to5$data_out;
         cost_a6$d = cost_a_2to5$data_out;
@@ -5951,94 +3453,100 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         notional_b_huge = |notional_b$p[(32'h40)+:(32)];
         tier_a6$d = 32'h0;
         tier_b6$d = 32'h0;
-        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floors$1))) begin
+        if ((tier_count > 0) & (notional_a_huge | (notional_a_low >= floor$0))) begin
+            tier_a6$d = tier_ids$0;
+        end
+        if ((tier_count > 0) & (notional_b_huge | (notional_b_low >= floor$0))) begin
+            tier_b6$d = tier_ids$0;
+        end
+        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floor$1))) begin
             tier_a6$d = tier_ids$1;
         end
-        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floors$1))) begin
+        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floor$1))) begin
             tier_b6$d = tier_ids$1;
         end
-        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floor$2))) begin
             tier_a6$d = tier_ids$2;
         end
-        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floor$2))) begin
             tier_b6$d = tier_ids$2;
         end
-        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floor$3))) begin
             tier_a6$d = tier_ids$3;
         end
-        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floor$3))) begin
             tier_b6$d = tier_ids$3;
         end
-        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floor$4))) begin
             tier_a6$d = tier_ids$4;
         end
-        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floor$4))) begin
             tier_b6$d = tier_ids$4;
         end
-        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floor$5))) begin
             tier_a6$d = tier_ids$5;
         end
-        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floor$5))) begin
             tier_b6$d = tier_ids$5;
         end
-        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floor$6))) begin
             tier_a6$d = tier_ids$6;
         end
-        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floor$6))) begin
             tier_b6$d = tier_ids$6;
         end
-        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floor$7))) begin
             tier_a6$d = tier_ids$7;
         end
-        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floor$7))) begin
             tier_b6$d = tier_ids$7;
         end
-        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floor$8))) begin
             tier_a6$d = tier_ids$8;
         end
-        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floor$8))) begin
             tier_b6$d = tier_ids$8;
         end
-        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floor$9))) begin
             tier_a6$d = tier_ids$9;
         end
-        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floor$9))) begin
             tier_b6$d = tier_ids$9;
         end
-        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floor$10))) begin
             tier_a6$d = tier_ids$10;
         end
-        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floor$10))) begin
             tier_b6$d = tier_ids$10;
         end
-        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floor$11))) begin
             tier_a6$d = tier_ids$11;
         end
-        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floor$11))) begin
             tier_b6$d = tier_ids$11;
         end
-        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floor$12))) begin
             tier_a6$d = tier_ids$12;
         end
-        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floor$12))) begin
             tier_b6$d = tier_ids$12;
         end
-        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floor$13))) begin
             tier_a6$d = tier_ids$13;
         end
-        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floor$13))) begin
             tier_b6$d = tier_ids$13;
         end
-        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floor$14))) begin
             tier_a6$d = tier_ids$14;
         end
-        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floor$14))) begin
             tier_b6$d = tier_ids$14;
         end
-        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floor$15))) begin
             tier_a6$d = tier_ids$15;
         end
-        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floor$15))) begin
             tier_b6$d = tier_ids$15;
         end
         valid7$d = valid6$q;
@@ -6047,129 +3555,129 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         equity_delta7$d = (signed_b6$q - cost_b6$q) - (signed_a6$q - cost_a6$q);
         notional_a7$d = notional_a6$q;
         notional_b7$d = notional_b6$q;
-        rate_a7$d = rates$0;
-        maint_a7$d = maints$0;
-        rate_b7$d = rates$0;
-        maint_b7$d = maints$0;
+        rate_a7$d = rate$0;
+        maint_a7$d = maint$0;
+        rate_b7$d = rate$0;
+        maint_b7$d = maint$0;
         if (tier_a6$q == 1) begin
-            rate_a7$d = rates$1;
-            maint_a7$d = maints$1;
+            rate_a7$d = rate$1;
+            maint_a7$d = maint$1;
         end
         if (tier_b6$q == 1) begin
-            rate_b7$d = rates$1;
-            maint_b7$d = maints$1;
+            rate_b7$d = rate$1;
+            maint_b7$d = maint$1;
         end
         if (tier_a6$q == 2) begin
-            rate_a7$d = rates$2;
-            maint_a7$d = maints$2;
+            rate_a7$d = rate$2;
+            maint_a7$d = maint$2;
         end
         if (tier_b6$q == 2) begin
-            rate_b7$d = rates$2;
-            maint_b7$d = maints$2;
+            rate_b7$d = rate$2;
+            maint_b7$d = maint$2;
         end
         if (tier_a6$q == 3) begin
-            rate_a7$d = rates$3;
-            maint_a7$d = maints$3;
+            rate_a7$d = rate$3;
+            maint_a7$d = maint$3;
         end
         if (tier_b6$q == 3) begin
-            rate_b7$d = rates$3;
-            maint_b7$d = maints$3;
+            rate_b7$d = rate$3;
+            maint_b7$d = maint$3;
         end
         if (tier_a6$q == 4) begin
-            rate_a7$d = rates$4;
-            maint_a7$d = maints$4;
+            rate_a7$d = rate$4;
+            maint_a7$d = maint$4;
         end
         if (tier_b6$q == 4) begin
-            rate_b7$d = rates$4;
-            maint_b7$d = maints$4;
+            rate_b7$d = rate$4;
+            maint_b7$d = maint$4;
         end
         if (tier_a6$q == 5) begin
-            rate_a7$d = rates$5;
-            maint_a7$d = maints$5;
+            rate_a7$d = rate$5;
+            maint_a7$d = maint$5;
         end
         if (tier_b6$q == 5) begin
-            rate_b7$d = rates$5;
-            maint_b7$d = maints$5;
+            rate_b7$d = rate$5;
+            maint_b7$d = maint$5;
         end
         if (tier_a6$q == 6) begin
-            rate_a7$d = rates$6;
-            maint_a7$d = maints$6;
+            rate_a7$d = rate$6;
+            maint_a7$d = maint$6;
         end
         if (tier_b6$q == 6) begin
-            rate_b7$d = rates$6;
-            maint_b7$d = maints$6;
+            rate_b7$d = rate$6;
+            maint_b7$d = maint$6;
         end
         if (tier_a6$q == 7) begin
-            rate_a7$d = rates$7;
-            maint_a7$d = maints$7;
+            rate_a7$d = rate$7;
+            maint_a7$d = maint$7;
         end
         if (tier_b6$q == 7) begin
-            rate_b7$d = rates$7;
-            maint_b7$d = maints$7;
+            rate_b7$d = rate$7;
+            maint_b7$d = maint$7;
         end
         if (tier_a6$q == 8) begin
-            rate_a7$d = rates$8;
-            maint_a7$d = maints$8;
+            rate_a7$d = rate$8;
+            maint_a7$d = maint$8;
         end
         if (tier_b6$q == 8) begin
-            rate_b7$d = rates$8;
-            maint_b7$d = maints$8;
+            rate_b7$d = rate$8;
+            maint_b7$d = maint$8;
         end
         if (tier_a6$q == 9) begin
-            rate_a7$d = rates$9;
-            maint_a7$d = maints$9;
+            rate_a7$d = rate$9;
+            maint_a7$d = maint$9;
         end
         if (tier_b6$q == 9) begin
-            rate_b7$d = rates$9;
-            maint_b7$d = maints$9;
+            rate_b7$d = rate$9;
+            maint_b7$d = maint$9;
         end
         if (tier_a6$q == 10) begin
-            rate_a7$d = rates$10;
-            maint_a7$d = maints$10;
+            rate_a7$d = rate$10;
+            maint_a7$d = maint$10;
         end
         if (tier_b6$q == 10) begin
-            rate_b7$d = rates$10;
-            maint_b7$d = maints$10;
+            rate_b7$d = rate$10;
+            maint_b7$d = maint$10;
         end
         if (tier_a6$q == 11) begin
-            rate_a7$d = rates$11;
-            maint_a7$d = maints$11;
+            rate_a7$d = rate$11;
+            maint_a7$d = maint$11;
         end
         if (tier_b6$q == 11) begin
-            rate_b7$d = rates$11;
-            maint_b7$d = maints$11;
+            rate_b7$d = rate$11;
+            maint_b7$d = maint$11;
         end
         if (tier_a6$q == 12) begin
-            rate_a7$d = rates$12;
-            maint_a7$d = maints$12;
+            rate_a7$d = rate$12;
+            maint_a7$d = maint$12;
         end
         if (tier_b6$q == 12) begin
-            rate_b7$d = rates$12;
-            maint_b7$d = maints$12;
+            rate_b7$d = rate$12;
+            maint_b7$d = maint$12;
         end
         if (tier_a6$q == 13) begin
-            rate_a7$d = rates$13;
-            maint_a7$d = maints$13;
+            rate_a7$d = rate$13;
+            maint_a7$d = maint$13;
         end
         if (tier_b6$q == 13) begin
-            rate_b7$d = rates$13;
-            maint_b7$d = maints$13;
+            rate_b7$d = rate$13;
+            maint_b7$d = maint$13;
         end
         if (tier_a6$q == 14) begin
-            rate_a7$d = rates$14;
-            maint_a7$d = maints$14;
+            rate_a7$d = rate$14;
+            maint_a7$d = maint$14;
         end
         if (tier_b6$q == 14) begin
-            rate_b7$d = rates$14;
-            maint_b7$d = maints$14;
+            rate_b7$d = rate$14;
+            maint_b7$d = maint$14;
         end
         if (tier_a6$q == 15) begin
-            rate_a7$d = rates$15;
-            maint_a7$d = maints$15;
+            rate_a7$d = rate$15;
+            maint_a7$d = maint$15;
         end
         if (tier_b6$q == 15) begin
-            rate_b7$d = rates$15;
-            maint_b7$d = maints$15;
+            rate_b7$d = rate$15;
+            maint_b7$d = maint$15;
         end
         term_a$a = notional_a7$q;
         term_a$b = rate_a7$q;
@@ -6245,6 +3753,8 @@ module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         flags$write = raise;
         flags$read = flag_read;
         flag_empty = flags$empty;
+        fault$d = fault$q | flags$full | flags$overflow | flags$underflow;
+        queue_fault = fault$q;
         flag_data = flags$data_out;
         position_account$write_address = ((slot1$q) & 15'h7fff);
         position_qv$write_address = ((slot1$q) & 15'h7fff);
@@ -7632,6 +5142,25 @@ module top$lanes$0$equity_e6_14(d,q,clock);
     end
           
 endmodule // top$lanes$0$equity_e6_14
+
+
+module top$lanes$0$fault(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lanes$0$fault
 
 
 module top$lanes$0$flags(clock,read,data_out,empty,almost_empty,underflow,write,data_in,full,almost_full,overflow);
@@ -12869,7 +10398,7 @@ module top$lanes$0$warn_level$product(d,q,clock);
 endmodule // top$lanes$0$warn_level$product
 
 
-module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors$0,floors$1,floors$2,floors$3,floors$4,floors$5,floors$6,floors$7,floors$8,floors$9,floors$10,floors$11,floors$12,floors$13,floors$14,floors$15,rates$0,rates$1,rates$2,rates$3,rates$4,rates$5,rates$6,rates$7,rates$8,rates$9,rates$10,rates$11,rates$12,rates$13,rates$14,rates$15,maints$0,maints$1,maints$2,maints$3,maints$4,maints$5,maints$6,maints$7,maints$8,maints$9,maints$10,maints$11,maints$12,maints$13,maints$14,maints$15,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled);
+module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
     
     // Module arguments
     input wire  clock;
@@ -12884,54 +10413,9 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     input wire  [63:0] new_cost;
     input wire  [63:0] seq;
     input wire  [4:0] tier_count;
-    input wire  [63:0] floors$0;
-    input wire  [63:0] floors$1;
-    input wire  [63:0] floors$2;
-    input wire  [63:0] floors$3;
-    input wire  [63:0] floors$4;
-    input wire  [63:0] floors$5;
-    input wire  [63:0] floors$6;
-    input wire  [63:0] floors$7;
-    input wire  [63:0] floors$8;
-    input wire  [63:0] floors$9;
-    input wire  [63:0] floors$10;
-    input wire  [63:0] floors$11;
-    input wire  [63:0] floors$12;
-    input wire  [63:0] floors$13;
-    input wire  [63:0] floors$14;
-    input wire  [63:0] floors$15;
-    input wire  [31:0] rates$0;
-    input wire  [31:0] rates$1;
-    input wire  [31:0] rates$2;
-    input wire  [31:0] rates$3;
-    input wire  [31:0] rates$4;
-    input wire  [31:0] rates$5;
-    input wire  [31:0] rates$6;
-    input wire  [31:0] rates$7;
-    input wire  [31:0] rates$8;
-    input wire  [31:0] rates$9;
-    input wire  [31:0] rates$10;
-    input wire  [31:0] rates$11;
-    input wire  [31:0] rates$12;
-    input wire  [31:0] rates$13;
-    input wire  [31:0] rates$14;
-    input wire  [31:0] rates$15;
-    input wire  [95:0] maints$0;
-    input wire  [95:0] maints$1;
-    input wire  [95:0] maints$2;
-    input wire  [95:0] maints$3;
-    input wire  [95:0] maints$4;
-    input wire  [95:0] maints$5;
-    input wire  [95:0] maints$6;
-    input wire  [95:0] maints$7;
-    input wire  [95:0] maints$8;
-    input wire  [95:0] maints$9;
-    input wire  [95:0] maints$10;
-    input wire  [95:0] maints$11;
-    input wire  [95:0] maints$12;
-    input wire  [95:0] maints$13;
-    input wire  [95:0] maints$14;
-    input wire  [95:0] maints$15;
+    input wire  [1023:0] floors;
+    input wire  [511:0] rates;
+    input wire  [1535:0] maints;
     input wire  [31:0] warn_bps;
     input wire  [63:0] cycle;
     input wire  [7:0] range_address;
@@ -12952,6 +10436,7 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     output reg  [383:0] flag_data;
     output reg  [7:0] counted_update;
     output reg  [7:0] stalled;
+    output reg  queue_fault;
     
     // Constant declarations
     localparam  op_price = 8'h1;
@@ -13051,6 +10536,9 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  [7:0] in_flight$d;
     wire  [7:0] in_flight$q;
     reg  in_flight$clock;
+    reg  fault$d;
+    wire  fault$q;
+    reg  fault$clock;
     reg  [31:0] accounts$d;
     wire  [31:0] accounts$q;
     reg  accounts$clock;
@@ -13310,6 +10798,54 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  state18$clock;
     
     // Local signals
+    reg  [63:0] floor$0;
+    reg  [63:0] floor$1;
+    reg  [63:0] floor$2;
+    reg  [63:0] floor$3;
+    reg  [63:0] floor$4;
+    reg  [63:0] floor$5;
+    reg  [63:0] floor$6;
+    reg  [63:0] floor$7;
+    reg  [63:0] floor$8;
+    reg  [63:0] floor$9;
+    reg  [63:0] floor$10;
+    reg  [63:0] floor$11;
+    reg  [63:0] floor$12;
+    reg  [63:0] floor$13;
+    reg  [63:0] floor$14;
+    reg  [63:0] floor$15;
+    reg  [31:0] rate$0;
+    reg  [31:0] rate$1;
+    reg  [31:0] rate$2;
+    reg  [31:0] rate$3;
+    reg  [31:0] rate$4;
+    reg  [31:0] rate$5;
+    reg  [31:0] rate$6;
+    reg  [31:0] rate$7;
+    reg  [31:0] rate$8;
+    reg  [31:0] rate$9;
+    reg  [31:0] rate$10;
+    reg  [31:0] rate$11;
+    reg  [31:0] rate$12;
+    reg  [31:0] rate$13;
+    reg  [31:0] rate$14;
+    reg  [31:0] rate$15;
+    reg  [95:0] maint$0;
+    reg  [95:0] maint$1;
+    reg  [95:0] maint$2;
+    reg  [95:0] maint$3;
+    reg  [95:0] maint$4;
+    reg  [95:0] maint$5;
+    reg  [95:0] maint$6;
+    reg  [95:0] maint$7;
+    reg  [95:0] maint$8;
+    reg  [95:0] maint$9;
+    reg  [95:0] maint$10;
+    reg  [95:0] maint$11;
+    reg  [95:0] maint$12;
+    reg  [95:0] maint$13;
+    reg  [95:0] maint$14;
+    reg  [95:0] maint$15;
     reg  issue;
     reg  reads_position;
     reg  takes_new_position;
@@ -13419,6 +10955,11 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         .d(in_flight$d),
         .q(in_flight$q),
         .clock(in_flight$clock)
+    );
+    top$lanes$1$fault fault(
+        .d(fault$d),
+        .q(fault$q),
+        .clock(fault$clock)
     );
     top$lanes$1$accounts accounts(
         .d(accounts$d),
@@ -13881,6 +11422,7 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$clock = clock;
         remaining$clock = clock;
         in_flight$clock = clock;
+        fault$clock = clock;
         accounts$clock = clock;
         valid1$clock = clock;
         slot1$clock = clock;
@@ -13941,6 +11483,7 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$d = cursor$q;
         remaining$d = remaining$q;
         in_flight$d = in_flight$q;
+        fault$d = fault$q;
         accounts$d = accounts$q;
         valid1$d = valid1$q;
         slot1$d = slot1$q;
@@ -14107,6 +11650,54 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cost_a_2to5$data_in = cost_a2$q;
         cost_b_2to5$data_in = cost_b2$q;
         open_delta_2to5$data_in = open_delta2$q;
+        floor$0 = floors[(0 * 32'h40)+:(64)];
+        rate$0 = rates[(0 * 32'h20)+:(32)];
+        maint$0 = maints[(0 * 32'h60)+:(96)];
+        floor$1 = floors[(1 * 32'h40)+:(64)];
+        rate$1 = rates[(1 * 32'h20)+:(32)];
+        maint$1 = maints[(1 * 32'h60)+:(96)];
+        floor$2 = floors[(2 * 32'h40)+:(64)];
+        rate$2 = rates[(2 * 32'h20)+:(32)];
+        maint$2 = maints[(2 * 32'h60)+:(96)];
+        floor$3 = floors[(3 * 32'h40)+:(64)];
+        rate$3 = rates[(3 * 32'h20)+:(32)];
+        maint$3 = maints[(3 * 32'h60)+:(96)];
+        floor$4 = floors[(4 * 32'h40)+:(64)];
+        rate$4 = rates[(4 * 32'h20)+:(32)];
+        maint$4 = maints[(4 * 32'h60)+:(96)];
+        floor$5 = floors[(5 * 32'h40)+:(64)];
+        rate$5 = rates[(5 * 32'h20)+:(32)];
+        maint$5 = maints[(5 * 32'h60)+:(96)];
+        floor$6 = floors[(6 * 32'h40)+:(64)];
+        rate$6 = rates[(6 * 32'h20)+:(32)];
+        maint$6 = maints[(6 * 32'h60)+:(96)];
+        floor$7 = floors[(7 * 32'h40)+:(64)];
+        rate$7 = rates[(7 * 32'h20)+:(32)];
+        maint$7 = maints[(7 * 32'h60)+:(96)];
+        floor$8 = floors[(8 * 32'h40)+:(64)];
+        rate$8 = rates[(8 * 32'h20)+:(32)];
+        maint$8 = maints[(8 * 32'h60)+:(96)];
+        floor$9 = floors[(9 * 32'h40)+:(64)];
+        rate$9 = rates[(9 * 32'h20)+:(32)];
+        maint$9 = maints[(9 * 32'h60)+:(96)];
+        floor$10 = floors[(10 * 32'h40)+:(64)];
+        rate$10 = rates[(10 * 32'h20)+:(32)];
+        maint$10 = maints[(10 * 32'h60)+:(96)];
+        floor$11 = floors[(11 * 32'h40)+:(64)];
+        rate$11 = rates[(11 * 32'h20)+:(32)];
+        maint$11 = maints[(11 * 32'h60)+:(96)];
+        floor$12 = floors[(12 * 32'h40)+:(64)];
+        rate$12 = rates[(12 * 32'h20)+:(32)];
+        maint$12 = maints[(12 * 32'h60)+:(96)];
+        floor$13 = floors[(13 * 32'h40)+:(64)];
+        rate$13 = rates[(13 * 32'h20)+:(32)];
+        maint$13 = maints[(13 * 32'h60)+:(96)];
+        floor$14 = floors[(14 * 32'h40)+:(64)];
+        rate$14 = rates[(14 * 32'h20)+:(32)];
+        maint$14 = maints[(14 * 32'h60)+:(96)];
+        floor$15 = floors[(15 * 32'h40)+:(64)];
+        rate$15 = rates[(15 * 32'h20)+:(32)];
+        maint$15 = maints[(15 * 32'h60)+:(96)];
         valid6$d = valid_2to5$data_out;
         account6$d = account_2to5$data_out;
         cost_a6$d = cost_a_2to5$data_out;
@@ -14128,94 +11719,100 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         notional_b_huge = |notional_b$p[(32'h40)+:(32)];
         tier_a6$d = 32'h0;
         tier_b6$d = 32'h0;
-        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floors$1))) begin
+        if ((tier_count > 0) & (notional_a_huge | (notional_a_low >= floor$0))) begin
+            tier_a6$d = tier_ids$0;
+        end
+        if ((tier_count > 0) & (notional_b_huge | (notional_b_low >= floor$0))) begin
+            tier_b6$d = tier_ids$0;
+        end
+        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floor$1))) begin
             tier_a6$d = tier_ids$1;
         end
-        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floors$1))) begin
+        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floor$1))) begin
             tier_b6$d = tier_ids$1;
         end
-        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floor$2))) begin
             tier_a6$d = tier_ids$2;
         end
-        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floor$2))) begin
             tier_b6$d = tier_ids$2;
         end
-        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floor$3))) begin
             tier_a6$d = tier_ids$3;
         end
-        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floor$3))) begin
             tier_b6$d = tier_ids$3;
         end
-        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floor$4))) begin
             tier_a6$d = tier_ids$4;
         end
-        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floor$4))) begin
             tier_b6$d = tier_ids$4;
         end
-        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floor$5))) begin
             tier_a6$d = tier_ids$5;
         end
-        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floor$5))) begin
             tier_b6$d = tier_ids$5;
         end
-        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floor$6))) begin
             tier_a6$d = tier_ids$6;
         end
-        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floor$6))) begin
             tier_b6$d = tier_ids$6;
         end
-        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floor$7))) begin
             tier_a6$d = tier_ids$7;
         end
-        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floor$7))) begin
             tier_b6$d = tier_ids$7;
         end
-        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floor$8))) begin
             tier_a6$d = tier_ids$8;
         end
-        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floor$8))) begin
             tier_b6$d = tier_ids$8;
         end
-        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floor$9))) begin
             tier_a6$d = tier_ids$9;
         end
-        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floor$9))) begin
             tier_b6$d = tier_ids$9;
         end
-        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floor$10))) begin
             tier_a6$d = tier_ids$10;
         end
-        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floor$10))) begin
             tier_b6$d = tier_ids$10;
         end
-        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floor$11))) begin
             tier_a6$d = tier_ids$11;
         end
-        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floor$11))) begin
             tier_b6$d = tier_ids$11;
         end
-        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floor$12))) begin
             tier_a6$d = tier_ids$12;
         end
-        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floor$12))) begin
             tier_b6$d = tier_ids$12;
         end
-        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floor$13))) begin
             tier_a6$d = tier_ids$13;
         end
-        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floor$13))) begin
             tier_b6$d = tier_ids$13;
         end
-        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floor$14))) begin
             tier_a6$d = tier_ids$14;
         end
-        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floor$14))) begin
             tier_b6$d = tier_ids$14;
         end
-        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floor$15))) begin
             tier_a6$d = tier_ids$15;
         end
-        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floor$15))) begin
             tier_b6$d = tier_ids$15;
         end
         valid7$d = valid6$q;
@@ -14224,129 +11821,129 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         equity_delta7$d = (signed_b6$q - cost_b6$q) - (signed_a6$q - cost_a6$q);
         notional_a7$d = notional_a6$q;
         notional_b7$d = notional_b6$q;
-        rate_a7$d = rates$0;
-        maint_a7$d = maints$0;
-        rate_b7$d = rates$0;
-        maint_b7$d = maints$0;
+        rate_a7$d = rate$0;
+        maint_a7$d = maint$0;
+        rate_b7$d = rate$0;
+        maint_b7$d = maint$0;
         if (tier_a6$q == 1) begin
-            rate_a7$d = rates$1;
-            maint_a7$d = maints$1;
+            rate_a7$d = rate$1;
+            maint_a7$d = maint$1;
         end
         if (tier_b6$q == 1) begin
-            rate_b7$d = rates$1;
-            maint_b7$d = maints$1;
+            rate_b7$d = rate$1;
+            maint_b7$d = maint$1;
         end
         if (tier_a6$q == 2) begin
-            rate_a7$d = rates$2;
-            maint_a7$d = maints$2;
+            rate_a7$d = rate$2;
+            maint_a7$d = maint$2;
         end
         if (tier_b6$q == 2) begin
-            rate_b7$d = rates$2;
-            maint_b7$d = maints$2;
+            rate_b7$d = rate$2;
+            maint_b7$d = maint$2;
         end
         if (tier_a6$q == 3) begin
-            rate_a7$d = rates$3;
-            maint_a7$d = maints$3;
+            rate_a7$d = rate$3;
+            maint_a7$d = maint$3;
         end
         if (tier_b6$q == 3) begin
-            rate_b7$d = rates$3;
-            maint_b7$d = maints$3;
+            rate_b7$d = rate$3;
+            maint_b7$d = maint$3;
         end
         if (tier_a6$q == 4) begin
-            rate_a7$d = rates$4;
-            maint_a7$d = maints$4;
+            rate_a7$d = rate$4;
+            maint_a7$d = maint$4;
         end
         if (tier_b6$q == 4) begin
-            rate_b7$d = rates$4;
-            maint_b7$d = maints$4;
+            rate_b7$d = rate$4;
+            maint_b7$d = maint$4;
         end
         if (tier_a6$q == 5) begin
-            rate_a7$d = rates$5;
-            maint_a7$d = maints$5;
+            rate_a7$d = rate$5;
+            maint_a7$d = maint$5;
         end
         if (tier_b6$q == 5) begin
-            rate_b7$d = rates$5;
-            maint_b7$d = maints$5;
+            rate_b7$d = rate$5;
+            maint_b7$d = maint$5;
         end
         if (tier_a6$q == 6) begin
-            rate_a7$d = rates$6;
-            maint_a7$d = maints$6;
+            rate_a7$d = rate$6;
+            maint_a7$d = maint$6;
         end
         if (tier_b6$q == 6) begin
-            rate_b7$d = rates$6;
-            maint_b7$d = maints$6;
+            rate_b7$d = rate$6;
+            maint_b7$d = maint$6;
         end
         if (tier_a6$q == 7) begin
-            rate_a7$d = rates$7;
-            maint_a7$d = maints$7;
+            rate_a7$d = rate$7;
+            maint_a7$d = maint$7;
         end
         if (tier_b6$q == 7) begin
-            rate_b7$d = rates$7;
-            maint_b7$d = maints$7;
+            rate_b7$d = rate$7;
+            maint_b7$d = maint$7;
         end
         if (tier_a6$q == 8) begin
-            rate_a7$d = rates$8;
-            maint_a7$d = maints$8;
+            rate_a7$d = rate$8;
+            maint_a7$d = maint$8;
         end
         if (tier_b6$q == 8) begin
-            rate_b7$d = rates$8;
-            maint_b7$d = maints$8;
+            rate_b7$d = rate$8;
+            maint_b7$d = maint$8;
         end
         if (tier_a6$q == 9) begin
-            rate_a7$d = rates$9;
-            maint_a7$d = maints$9;
+            rate_a7$d = rate$9;
+            maint_a7$d = maint$9;
         end
         if (tier_b6$q == 9) begin
-            rate_b7$d = rates$9;
-            maint_b7$d = maints$9;
+            rate_b7$d = rate$9;
+            maint_b7$d = maint$9;
         end
         if (tier_a6$q == 10) begin
-            rate_a7$d = rates$10;
-            maint_a7$d = maints$10;
+            rate_a7$d = rate$10;
+            maint_a7$d = maint$10;
         end
         if (tier_b6$q == 10) begin
-            rate_b7$d = rates$10;
-            maint_b7$d = maints$10;
+            rate_b7$d = rate$10;
+            maint_b7$d = maint$10;
         end
         if (tier_a6$q == 11) begin
-            rate_a7$d = rates$11;
-            maint_a7$d = maints$11;
+            rate_a7$d = rate$11;
+            maint_a7$d = maint$11;
         end
         if (tier_b6$q == 11) begin
-            rate_b7$d = rates$11;
-            maint_b7$d = maints$11;
+            rate_b7$d = rate$11;
+            maint_b7$d = maint$11;
         end
         if (tier_a6$q == 12) begin
-            rate_a7$d = rates$12;
-            maint_a7$d = maints$12;
+            rate_a7$d = rate$12;
+            maint_a7$d = maint$12;
         end
         if (tier_b6$q == 12) begin
-            rate_b7$d = rates$12;
-            maint_b7$d = maints$12;
+            rate_b7$d = rate$12;
+            maint_b7$d = maint$12;
         end
         if (tier_a6$q == 13) begin
-            rate_a7$d = rates$13;
-            maint_a7$d = maints$13;
+            rate_a7$d = rate$13;
+            maint_a7$d = maint$13;
         end
         if (tier_b6$q == 13) begin
-            rate_b7$d = rates$13;
-            maint_b7$d = maints$13;
+            rate_b7$d = rate$13;
+            maint_b7$d = maint$13;
         end
         if (tier_a6$q == 14) begin
-            rate_a7$d = rates$14;
-            maint_a7$d = maints$14;
+            rate_a7$d = rate$14;
+            maint_a7$d = maint$14;
         end
         if (tier_b6$q == 14) begin
-            rate_b7$d = rates$14;
-            maint_b7$d = maints$14;
+            rate_b7$d = rate$14;
+            maint_b7$d = maint$14;
         end
         if (tier_a6$q == 15) begin
-            rate_a7$d = rates$15;
-            maint_a7$d = maints$15;
+            rate_a7$d = rate$15;
+            maint_a7$d = maint$15;
         end
         if (tier_b6$q == 15) begin
-            rate_b7$d = rates$15;
-            maint_b7$d = maints$15;
+            rate_b7$d = rate$15;
+            maint_b7$d = maint$15;
         end
         term_a$a = notional_a7$q;
         term_a$b = rate_a7$q;
@@ -14422,6 +12019,8 @@ module top$lanes$1(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         flags$write = raise;
         flags$read = flag_read;
         flag_empty = flags$empty;
+        fault$d = fault$q | flags$full | flags$overflow | flags$underflow;
+        queue_fault = fault$q;
         flag_data = flags$data_out;
         position_account$write_address = ((slot1$q) & 15'h7fff);
         position_qv$write_address = ((slot1$q) & 15'h7fff);
@@ -15809,6 +13408,25 @@ module top$lanes$1$equity_e6_14(d,q,clock);
     end
           
 endmodule // top$lanes$1$equity_e6_14
+
+
+module top$lanes$1$fault(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lanes$1$fault
 
 
 module top$lanes$1$flags(clock,read,data_out,empty,almost_empty,underflow,write,data_in,full,almost_full,overflow);
@@ -21046,7 +18664,7 @@ module top$lanes$1$warn_level$product(d,q,clock);
 endmodule // top$lanes$1$warn_level$product
 
 
-module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors$0,floors$1,floors$2,floors$3,floors$4,floors$5,floors$6,floors$7,floors$8,floors$9,floors$10,floors$11,floors$12,floors$13,floors$14,floors$15,rates$0,rates$1,rates$2,rates$3,rates$4,rates$5,rates$6,rates$7,rates$8,rates$9,rates$10,rates$11,rates$12,rates$13,rates$14,rates$15,maints$0,maints$1,maints$2,maints$3,maints$4,maints$5,maints$6,maints$7,maints$8,maints$9,maints$10,maints$11,maints$12,maints$13,maints$14,maints$15,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled);
+module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
     
     // Module arguments
     input wire  clock;
@@ -21061,54 +18679,9 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     input wire  [63:0] new_cost;
     input wire  [63:0] seq;
     input wire  [4:0] tier_count;
-    input wire  [63:0] floors$0;
-    input wire  [63:0] floors$1;
-    input wire  [63:0] floors$2;
-    input wire  [63:0] floors$3;
-    input wire  [63:0] floors$4;
-    input wire  [63:0] floors$5;
-    input wire  [63:0] floors$6;
-    input wire  [63:0] floors$7;
-    input wire  [63:0] floors$8;
-    input wire  [63:0] floors$9;
-    input wire  [63:0] floors$10;
-    input wire  [63:0] floors$11;
-    input wire  [63:0] floors$12;
-    input wire  [63:0] floors$13;
-    input wire  [63:0] floors$14;
-    input wire  [63:0] floors$15;
-    input wire  [31:0] rates$0;
-    input wire  [31:0] rates$1;
-    input wire  [31:0] rates$2;
-    input wire  [31:0] rates$3;
-    input wire  [31:0] rates$4;
-    input wire  [31:0] rates$5;
-    input wire  [31:0] rates$6;
-    input wire  [31:0] rates$7;
-    input wire  [31:0] rates$8;
-    input wire  [31:0] rates$9;
-    input wire  [31:0] rates$10;
-    input wire  [31:0] rates$11;
-    input wire  [31:0] rates$12;
-    input wire  [31:0] rates$13;
-    input wire  [31:0] rates$14;
-    input wire  [31:0] rates$15;
-    input wire  [95:0] maints$0;
-    input wire  [95:0] maints$1;
-    input wire  [95:0] maints$2;
-    input wire  [95:0] maints$3;
-    input wire  [95:0] maints$4;
-    input wire  [95:0] maints$5;
-    input wire  [95:0] maints$6;
-    input wire  [95:0] maints$7;
-    input wire  [95:0] maints$8;
-    input wire  [95:0] maints$9;
-    input wire  [95:0] maints$10;
-    input wire  [95:0] maints$11;
-    input wire  [95:0] maints$12;
-    input wire  [95:0] maints$13;
-    input wire  [95:0] maints$14;
-    input wire  [95:0] maints$15;
+    input wire  [1023:0] floors;
+    input wire  [511:0] rates;
+    input wire  [1535:0] maints;
     input wire  [31:0] warn_bps;
     input wire  [63:0] cycle;
     input wire  [7:0] range_address;
@@ -21129,6 +18702,7 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     output reg  [383:0] flag_data;
     output reg  [7:0] counted_update;
     output reg  [7:0] stalled;
+    output reg  queue_fault;
     
     // Constant declarations
     localparam  op_price = 8'h1;
@@ -21228,6 +18802,9 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  [7:0] in_flight$d;
     wire  [7:0] in_flight$q;
     reg  in_flight$clock;
+    reg  fault$d;
+    wire  fault$q;
+    reg  fault$clock;
     reg  [31:0] accounts$d;
     wire  [31:0] accounts$q;
     reg  accounts$clock;
@@ -21487,6 +19064,54 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  state18$clock;
     
     // Local signals
+    reg  [63:0] floor$0;
+    reg  [63:0] floor$1;
+    reg  [63:0] floor$2;
+    reg  [63:0] floor$3;
+    reg  [63:0] floor$4;
+    reg  [63:0] floor$5;
+    reg  [63:0] floor$6;
+    reg  [63:0] floor$7;
+    reg  [63:0] floor$8;
+    reg  [63:0] floor$9;
+    reg  [63:0] floor$10;
+    reg  [63:0] floor$11;
+    reg  [63:0] floor$12;
+    reg  [63:0] floor$13;
+    reg  [63:0] floor$14;
+    reg  [63:0] floor$15;
+    reg  [31:0] rate$0;
+    reg  [31:0] rate$1;
+    reg  [31:0] rate$2;
+    reg  [31:0] rate$3;
+    reg  [31:0] rate$4;
+    reg  [31:0] rate$5;
+    reg  [31:0] rate$6;
+    reg  [31:0] rate$7;
+    reg  [31:0] rate$8;
+    reg  [31:0] rate$9;
+    reg  [31:0] rate$10;
+    reg  [31:0] rate$11;
+    reg  [31:0] rate$12;
+    reg  [31:0] rate$13;
+    reg  [31:0] rate$14;
+    reg  [31:0] rate$15;
+    reg  [95:0] maint$0;
+    reg  [95:0] maint$1;
+    reg  [95:0] maint$2;
+    reg  [95:0] maint$3;
+    reg  [95:0] maint$4;
+    reg  [95:0] maint$5;
+    reg  [95:0] maint$6;
+    reg  [95:0] maint$7;
+    reg  [95:0] maint$8;
+    reg  [95:0] maint$9;
+    reg  [95:0] maint$10;
+    reg  [95:0] maint$11;
+    reg  [95:0] maint$12;
+    reg  [95:0] maint$13;
+    reg  [95:0] maint$14;
+    reg  [95:0] maint$15;
     reg  issue;
     reg  reads_position;
     reg  takes_new_position;
@@ -21596,6 +19221,11 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         .d(in_flight$d),
         .q(in_flight$q),
         .clock(in_flight$clock)
+    );
+    top$lanes$2$fault fault(
+        .d(fault$d),
+        .q(fault$q),
+        .clock(fault$clock)
     );
     top$lanes$2$accounts accounts(
         .d(accounts$d),
@@ -22058,6 +19688,7 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$clock = clock;
         remaining$clock = clock;
         in_flight$clock = clock;
+        fault$clock = clock;
         accounts$clock = clock;
         valid1$clock = clock;
         slot1$clock = clock;
@@ -22118,6 +19749,7 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$d = cursor$q;
         remaining$d = remaining$q;
         in_flight$d = in_flight$q;
+        fault$d = fault$q;
         accounts$d = accounts$q;
         valid1$d = valid1$q;
         slot1$d = slot1$q;
@@ -22284,6 +19916,54 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cost_a_2to5$data_in = cost_a2$q;
         cost_b_2to5$data_in = cost_b2$q;
         open_delta_2to5$data_in = open_delta2$q;
+        floor$0 = floors[(0 * 32'h40)+:(64)];
+        rate$0 = rates[(0 * 32'h20)+:(32)];
+        maint$0 = maints[(0 * 32'h60)+:(96)];
+        floor$1 = floors[(1 * 32'h40)+:(64)];
+        rate$1 = rates[(1 * 32'h20)+:(32)];
+        maint$1 = maints[(1 * 32'h60)+:(96)];
+        floor$2 = floors[(2 * 32'h40)+:(64)];
+        rate$2 = rates[(2 * 32'h20)+:(32)];
+        maint$2 = maints[(2 * 32'h60)+:(96)];
+        floor$3 = floors[(3 * 32'h40)+:(64)];
+        rate$3 = rates[(3 * 32'h20)+:(32)];
+        maint$3 = maints[(3 * 32'h60)+:(96)];
+        floor$4 = floors[(4 * 32'h40)+:(64)];
+        rate$4 = rates[(4 * 32'h20)+:(32)];
+        maint$4 = maints[(4 * 32'h60)+:(96)];
+        floor$5 = floors[(5 * 32'h40)+:(64)];
+        rate$5 = rates[(5 * 32'h20)+:(32)];
+        maint$5 = maints[(5 * 32'h60)+:(96)];
+        floor$6 = floors[(6 * 32'h40)+:(64)];
+        rate$6 = rates[(6 * 32'h20)+:(32)];
+        maint$6 = maints[(6 * 32'h60)+:(96)];
+        floor$7 = floors[(7 * 32'h40)+:(64)];
+        rate$7 = rates[(7 * 32'h20)+:(32)];
+        maint$7 = maints[(7 * 32'h60)+:(96)];
+        floor$8 = floors[(8 * 32'h40)+:(64)];
+        rate$8 = rates[(8 * 32'h20)+:(32)];
+        maint$8 = maints[(8 * 32'h60)+:(96)];
+        floor$9 = floors[(9 * 32'h40)+:(64)];
+        rate$9 = rates[(9 * 32'h20)+:(32)];
+        maint$9 = maints[(9 * 32'h60)+:(96)];
+        floor$10 = floors[(10 * 32'h40)+:(64)];
+        rate$10 = rates[(10 * 32'h20)+:(32)];
+        maint$10 = maints[(10 * 32'h60)+:(96)];
+        floor$11 = floors[(11 * 32'h40)+:(64)];
+        rate$11 = rates[(11 * 32'h20)+:(32)];
+        maint$11 = maints[(11 * 32'h60)+:(96)];
+        floor$12 = floors[(12 * 32'h40)+:(64)];
+        rate$12 = rates[(12 * 32'h20)+:(32)];
+        maint$12 = maints[(12 * 32'h60)+:(96)];
+        floor$13 = floors[(13 * 32'h40)+:(64)];
+        rate$13 = rates[(13 * 32'h20)+:(32)];
+        maint$13 = maints[(13 * 32'h60)+:(96)];
+        floor$14 = floors[(14 * 32'h40)+:(64)];
+        rate$14 = rates[(14 * 32'h20)+:(32)];
+        maint$14 = maints[(14 * 32'h60)+:(96)];
+        floor$15 = floors[(15 * 32'h40)+:(64)];
+        rate$15 = rates[(15 * 32'h20)+:(32)];
+        maint$15 = maints[(15 * 32'h60)+:(96)];
         valid6$d = valid_2to5$data_out;
         account6$d = account_2to5$data_out;
         cost_a6$d = cost_a_2to5$data_out;
@@ -22305,94 +19985,100 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         notional_b_huge = |notional_b$p[(32'h40)+:(32)];
         tier_a6$d = 32'h0;
         tier_b6$d = 32'h0;
-        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floors$1))) begin
+        if ((tier_count > 0) & (notional_a_huge | (notional_a_low >= floor$0))) begin
+            tier_a6$d = tier_ids$0;
+        end
+        if ((tier_count > 0) & (notional_b_huge | (notional_b_low >= floor$0))) begin
+            tier_b6$d = tier_ids$0;
+        end
+        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floor$1))) begin
             tier_a6$d = tier_ids$1;
         end
-        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floors$1))) begin
+        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floor$1))) begin
             tier_b6$d = tier_ids$1;
         end
-        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floor$2))) begin
             tier_a6$d = tier_ids$2;
         end
-        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floor$2))) begin
             tier_b6$d = tier_ids$2;
         end
-        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floor$3))) begin
             tier_a6$d = tier_ids$3;
         end
-        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floor$3))) begin
             tier_b6$d = tier_ids$3;
         end
-        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floor$4))) begin
             tier_a6$d = tier_ids$4;
         end
-        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floor$4))) begin
             tier_b6$d = tier_ids$4;
         end
-        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floor$5))) begin
             tier_a6$d = tier_ids$5;
         end
-        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floor$5))) begin
             tier_b6$d = tier_ids$5;
         end
-        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floor$6))) begin
             tier_a6$d = tier_ids$6;
         end
-        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floor$6))) begin
             tier_b6$d = tier_ids$6;
         end
-        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floor$7))) begin
             tier_a6$d = tier_ids$7;
         end
-        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floor$7))) begin
             tier_b6$d = tier_ids$7;
         end
-        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floor$8))) begin
             tier_a6$d = tier_ids$8;
         end
-        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floor$8))) begin
             tier_b6$d = tier_ids$8;
         end
-        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floor$9))) begin
             tier_a6$d = tier_ids$9;
         end
-        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floor$9))) begin
             tier_b6$d = tier_ids$9;
         end
-        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floor$10))) begin
             tier_a6$d = tier_ids$10;
         end
-        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floor$10))) begin
             tier_b6$d = tier_ids$10;
         end
-        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floor$11))) begin
             tier_a6$d = tier_ids$11;
         end
-        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floor$11))) begin
             tier_b6$d = tier_ids$11;
         end
-        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floor$12))) begin
             tier_a6$d = tier_ids$12;
         end
-        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floor$12))) begin
             tier_b6$d = tier_ids$12;
         end
-        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floor$13))) begin
             tier_a6$d = tier_ids$13;
         end
-        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floor$13))) begin
             tier_b6$d = tier_ids$13;
         end
-        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floor$14))) begin
             tier_a6$d = tier_ids$14;
         end
-        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floor$14))) begin
             tier_b6$d = tier_ids$14;
         end
-        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floor$15))) begin
             tier_a6$d = tier_ids$15;
         end
-        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floor$15))) begin
             tier_b6$d = tier_ids$15;
         end
         valid7$d = valid6$q;
@@ -22401,129 +20087,129 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         equity_delta7$d = (signed_b6$q - cost_b6$q) - (signed_a6$q - cost_a6$q);
         notional_a7$d = notional_a6$q;
         notional_b7$d = notional_b6$q;
-        rate_a7$d = rates$0;
-        maint_a7$d = maints$0;
-        rate_b7$d = rates$0;
-        maint_b7$d = maints$0;
+        rate_a7$d = rate$0;
+        maint_a7$d = maint$0;
+        rate_b7$d = rate$0;
+        maint_b7$d = maint$0;
         if (tier_a6$q == 1) begin
-            rate_a7$d = rates$1;
-            maint_a7$d = maints$1;
+            rate_a7$d = rate$1;
+            maint_a7$d = maint$1;
         end
         if (tier_b6$q == 1) begin
-            rate_b7$d = rates$1;
-            maint_b7$d = maints$1;
+            rate_b7$d = rate$1;
+            maint_b7$d = maint$1;
         end
         if (tier_a6$q == 2) begin
-            rate_a7$d = rates$2;
-            maint_a7$d = maints$2;
+            rate_a7$d = rate$2;
+            maint_a7$d = maint$2;
         end
         if (tier_b6$q == 2) begin
-            rate_b7$d = rates$2;
-            maint_b7$d = maints$2;
+            rate_b7$d = rate$2;
+            maint_b7$d = maint$2;
         end
         if (tier_a6$q == 3) begin
-            rate_a7$d = rates$3;
-            maint_a7$d = maints$3;
+            rate_a7$d = rate$3;
+            maint_a7$d = maint$3;
         end
         if (tier_b6$q == 3) begin
-            rate_b7$d = rates$3;
-            maint_b7$d = maints$3;
+            rate_b7$d = rate$3;
+            maint_b7$d = maint$3;
         end
         if (tier_a6$q == 4) begin
-            rate_a7$d = rates$4;
-            maint_a7$d = maints$4;
+            rate_a7$d = rate$4;
+            maint_a7$d = maint$4;
         end
         if (tier_b6$q == 4) begin
-            rate_b7$d = rates$4;
-            maint_b7$d = maints$4;
+            rate_b7$d = rate$4;
+            maint_b7$d = maint$4;
         end
         if (tier_a6$q == 5) begin
-            rate_a7$d = rates$5;
-            maint_a7$d = maints$5;
+            rate_a7$d = rate$5;
+            maint_a7$d = maint$5;
         end
         if (tier_b6$q == 5) begin
-            rate_b7$d = rates$5;
-            maint_b7$d = maints$5;
+            rate_b7$d = rate$5;
+            maint_b7$d = maint$5;
         end
         if (tier_a6$q == 6) begin
-            rate_a7$d = rates$6;
-            maint_a7$d = maints$6;
+            rate_a7$d = rate$6;
+            maint_a7$d = maint$6;
         end
         if (tier_b6$q == 6) begin
-            rate_b7$d = rates$6;
-            maint_b7$d = maints$6;
+            rate_b7$d = rate$6;
+            maint_b7$d = maint$6;
         end
         if (tier_a6$q == 7) begin
-            rate_a7$d = rates$7;
-            maint_a7$d = maints$7;
+            rate_a7$d = rate$7;
+            maint_a7$d = maint$7;
         end
         if (tier_b6$q == 7) begin
-            rate_b7$d = rates$7;
-            maint_b7$d = maints$7;
+            rate_b7$d = rate$7;
+            maint_b7$d = maint$7;
         end
         if (tier_a6$q == 8) begin
-            rate_a7$d = rates$8;
-            maint_a7$d = maints$8;
+            rate_a7$d = rate$8;
+            maint_a7$d = maint$8;
         end
         if (tier_b6$q == 8) begin
-            rate_b7$d = rates$8;
-            maint_b7$d = maints$8;
+            rate_b7$d = rate$8;
+            maint_b7$d = maint$8;
         end
         if (tier_a6$q == 9) begin
-            rate_a7$d = rates$9;
-            maint_a7$d = maints$9;
+            rate_a7$d = rate$9;
+            maint_a7$d = maint$9;
         end
         if (tier_b6$q == 9) begin
-            rate_b7$d = rates$9;
-            maint_b7$d = maints$9;
+            rate_b7$d = rate$9;
+            maint_b7$d = maint$9;
         end
         if (tier_a6$q == 10) begin
-            rate_a7$d = rates$10;
-            maint_a7$d = maints$10;
+            rate_a7$d = rate$10;
+            maint_a7$d = maint$10;
         end
         if (tier_b6$q == 10) begin
-            rate_b7$d = rates$10;
-            maint_b7$d = maints$10;
+            rate_b7$d = rate$10;
+            maint_b7$d = maint$10;
         end
         if (tier_a6$q == 11) begin
-            rate_a7$d = rates$11;
-            maint_a7$d = maints$11;
+            rate_a7$d = rate$11;
+            maint_a7$d = maint$11;
         end
         if (tier_b6$q == 11) begin
-            rate_b7$d = rates$11;
-            maint_b7$d = maints$11;
+            rate_b7$d = rate$11;
+            maint_b7$d = maint$11;
         end
         if (tier_a6$q == 12) begin
-            rate_a7$d = rates$12;
-            maint_a7$d = maints$12;
+            rate_a7$d = rate$12;
+            maint_a7$d = maint$12;
         end
         if (tier_b6$q == 12) begin
-            rate_b7$d = rates$12;
-            maint_b7$d = maints$12;
+            rate_b7$d = rate$12;
+            maint_b7$d = maint$12;
         end
         if (tier_a6$q == 13) begin
-            rate_a7$d = rates$13;
-            maint_a7$d = maints$13;
+            rate_a7$d = rate$13;
+            maint_a7$d = maint$13;
         end
         if (tier_b6$q == 13) begin
-            rate_b7$d = rates$13;
-            maint_b7$d = maints$13;
+            rate_b7$d = rate$13;
+            maint_b7$d = maint$13;
         end
         if (tier_a6$q == 14) begin
-            rate_a7$d = rates$14;
-            maint_a7$d = maints$14;
+            rate_a7$d = rate$14;
+            maint_a7$d = maint$14;
         end
         if (tier_b6$q == 14) begin
-            rate_b7$d = rates$14;
-            maint_b7$d = maints$14;
+            rate_b7$d = rate$14;
+            maint_b7$d = maint$14;
         end
         if (tier_a6$q == 15) begin
-            rate_a7$d = rates$15;
-            maint_a7$d = maints$15;
+            rate_a7$d = rate$15;
+            maint_a7$d = maint$15;
         end
         if (tier_b6$q == 15) begin
-            rate_b7$d = rates$15;
-            maint_b7$d = maints$15;
+            rate_b7$d = rate$15;
+            maint_b7$d = maint$15;
         end
         term_a$a = notional_a7$q;
         term_a$b = rate_a7$q;
@@ -22599,6 +20285,8 @@ module top$lanes$2(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         flags$write = raise;
         flags$read = flag_read;
         flag_empty = flags$empty;
+        fault$d = fault$q | flags$full | flags$overflow | flags$underflow;
+        queue_fault = fault$q;
         flag_data = flags$data_out;
         position_account$write_address = ((slot1$q) & 15'h7fff);
         position_qv$write_address = ((slot1$q) & 15'h7fff);
@@ -23986,6 +21674,25 @@ module top$lanes$2$equity_e6_14(d,q,clock);
     end
           
 endmodule // top$lanes$2$equity_e6_14
+
+
+module top$lanes$2$fault(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lanes$2$fault
 
 
 module top$lanes$2$flags(clock,read,data_out,empty,almost_empty,underflow,write,data_in,full,almost_full,overflow);
@@ -29223,7 +26930,7 @@ module top$lanes$2$warn_level$product(d,q,clock);
 endmodule // top$lanes$2$warn_level$product
 
 
-module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors$0,floors$1,floors$2,floors$3,floors$4,floors$5,floors$6,floors$7,floors$8,floors$9,floors$10,floors$11,floors$12,floors$13,floors$14,floors$15,rates$0,rates$1,rates$2,rates$3,rates$4,rates$5,rates$6,rates$7,rates$8,rates$9,rates$10,rates$11,rates$12,rates$13,rates$14,rates$15,maints$0,maints$1,maints$2,maints$3,maints$4,maints$5,maints$6,maints$7,maints$8,maints$9,maints$10,maints$11,maints$12,maints$13,maints$14,maints$15,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled);
+module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
     
     // Module arguments
     input wire  clock;
@@ -29238,54 +26945,9 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     input wire  [63:0] new_cost;
     input wire  [63:0] seq;
     input wire  [4:0] tier_count;
-    input wire  [63:0] floors$0;
-    input wire  [63:0] floors$1;
-    input wire  [63:0] floors$2;
-    input wire  [63:0] floors$3;
-    input wire  [63:0] floors$4;
-    input wire  [63:0] floors$5;
-    input wire  [63:0] floors$6;
-    input wire  [63:0] floors$7;
-    input wire  [63:0] floors$8;
-    input wire  [63:0] floors$9;
-    input wire  [63:0] floors$10;
-    input wire  [63:0] floors$11;
-    input wire  [63:0] floors$12;
-    input wire  [63:0] floors$13;
-    input wire  [63:0] floors$14;
-    input wire  [63:0] floors$15;
-    input wire  [31:0] rates$0;
-    input wire  [31:0] rates$1;
-    input wire  [31:0] rates$2;
-    input wire  [31:0] rates$3;
-    input wire  [31:0] rates$4;
-    input wire  [31:0] rates$5;
-    input wire  [31:0] rates$6;
-    input wire  [31:0] rates$7;
-    input wire  [31:0] rates$8;
-    input wire  [31:0] rates$9;
-    input wire  [31:0] rates$10;
-    input wire  [31:0] rates$11;
-    input wire  [31:0] rates$12;
-    input wire  [31:0] rates$13;
-    input wire  [31:0] rates$14;
-    input wire  [31:0] rates$15;
-    input wire  [95:0] maints$0;
-    input wire  [95:0] maints$1;
-    input wire  [95:0] maints$2;
-    input wire  [95:0] maints$3;
-    input wire  [95:0] maints$4;
-    input wire  [95:0] maints$5;
-    input wire  [95:0] maints$6;
-    input wire  [95:0] maints$7;
-    input wire  [95:0] maints$8;
-    input wire  [95:0] maints$9;
-    input wire  [95:0] maints$10;
-    input wire  [95:0] maints$11;
-    input wire  [95:0] maints$12;
-    input wire  [95:0] maints$13;
-    input wire  [95:0] maints$14;
-    input wire  [95:0] maints$15;
+    input wire  [1023:0] floors;
+    input wire  [511:0] rates;
+    input wire  [1535:0] maints;
     input wire  [31:0] warn_bps;
     input wire  [63:0] cycle;
     input wire  [7:0] range_address;
@@ -29306,6 +26968,7 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     output reg  [383:0] flag_data;
     output reg  [7:0] counted_update;
     output reg  [7:0] stalled;
+    output reg  queue_fault;
     
     // Constant declarations
     localparam  op_price = 8'h1;
@@ -29405,6 +27068,9 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  [7:0] in_flight$d;
     wire  [7:0] in_flight$q;
     reg  in_flight$clock;
+    reg  fault$d;
+    wire  fault$q;
+    reg  fault$clock;
     reg  [31:0] accounts$d;
     wire  [31:0] accounts$q;
     reg  accounts$clock;
@@ -29664,6 +27330,54 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  state18$clock;
     
     // Local signals
+    reg  [63:0] floor$0;
+    reg  [63:0] floor$1;
+    reg  [63:0] floor$2;
+    reg  [63:0] floor$3;
+    reg  [63:0] floor$4;
+    reg  [63:0] floor$5;
+    reg  [63:0] floor$6;
+    reg  [63:0] floor$7;
+    reg  [63:0] floor$8;
+    reg  [63:0] floor$9;
+    reg  [63:0] floor$10;
+    reg  [63:0] floor$11;
+    reg  [63:0] floor$12;
+    reg  [63:0] floor$13;
+    reg  [63:0] floor$14;
+    reg  [63:0] floor$15;
+    reg  [31:0] rate$0;
+    reg  [31:0] rate$1;
+    reg  [31:0] rate$2;
+    reg  [31:0] rate$3;
+    reg  [31:0] rate$4;
+    reg  [31:0] rate$5;
+    reg  [31:0] rate$6;
+    reg  [31:0] rate$7;
+    reg  [31:0] rate$8;
+    reg  [31:0] rate$9;
+    reg  [31:0] rate$10;
+    reg  [31:0] rate$11;
+    reg  [31:0] rate$12;
+    reg  [31:0] rate$13;
+    reg  [31:0] rate$14;
+    reg  [31:0] rate$15;
+    reg  [95:0] maint$0;
+    reg  [95:0] maint$1;
+    reg  [95:0] maint$2;
+    reg  [95:0] maint$3;
+    reg  [95:0] maint$4;
+    reg  [95:0] maint$5;
+    reg  [95:0] maint$6;
+    reg  [95:0] maint$7;
+    reg  [95:0] maint$8;
+    reg  [95:0] maint$9;
+    reg  [95:0] maint$10;
+    reg  [95:0] maint$11;
+    reg  [95:0] maint$12;
+    reg  [95:0] maint$13;
+    reg  [95:0] maint$14;
+    reg  [95:0] maint$15;
     reg  issue;
     reg  reads_position;
     reg  takes_new_position;
@@ -29773,6 +27487,11 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         .d(in_flight$d),
         .q(in_flight$q),
         .clock(in_flight$clock)
+    );
+    top$lanes$3$fault fault(
+        .d(fault$d),
+        .q(fault$q),
+        .clock(fault$clock)
     );
     top$lanes$3$accounts accounts(
         .d(accounts$d),
@@ -30235,6 +27954,7 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$clock = clock;
         remaining$clock = clock;
         in_flight$clock = clock;
+        fault$clock = clock;
         accounts$clock = clock;
         valid1$clock = clock;
         slot1$clock = clock;
@@ -30295,6 +28015,7 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$d = cursor$q;
         remaining$d = remaining$q;
         in_flight$d = in_flight$q;
+        fault$d = fault$q;
         accounts$d = accounts$q;
         valid1$d = valid1$q;
         slot1$d = slot1$q;
@@ -30461,6 +28182,54 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cost_a_2to5$data_in = cost_a2$q;
         cost_b_2to5$data_in = cost_b2$q;
         open_delta_2to5$data_in = open_delta2$q;
+        floor$0 = floors[(0 * 32'h40)+:(64)];
+        rate$0 = rates[(0 * 32'h20)+:(32)];
+        maint$0 = maints[(0 * 32'h60)+:(96)];
+        floor$1 = floors[(1 * 32'h40)+:(64)];
+        rate$1 = rates[(1 * 32'h20)+:(32)];
+        maint$1 = maints[(1 * 32'h60)+:(96)];
+        floor$2 = floors[(2 * 32'h40)+:(64)];
+        rate$2 = rates[(2 * 32'h20)+:(32)];
+        maint$2 = maints[(2 * 32'h60)+:(96)];
+        floor$3 = floors[(3 * 32'h40)+:(64)];
+        rate$3 = rates[(3 * 32'h20)+:(32)];
+        maint$3 = maints[(3 * 32'h60)+:(96)];
+        floor$4 = floors[(4 * 32'h40)+:(64)];
+        rate$4 = rates[(4 * 32'h20)+:(32)];
+        maint$4 = maints[(4 * 32'h60)+:(96)];
+        floor$5 = floors[(5 * 32'h40)+:(64)];
+        rate$5 = rates[(5 * 32'h20)+:(32)];
+        maint$5 = maints[(5 * 32'h60)+:(96)];
+        floor$6 = floors[(6 * 32'h40)+:(64)];
+        rate$6 = rates[(6 * 32'h20)+:(32)];
+        maint$6 = maints[(6 * 32'h60)+:(96)];
+        floor$7 = floors[(7 * 32'h40)+:(64)];
+        rate$7 = rates[(7 * 32'h20)+:(32)];
+        maint$7 = maints[(7 * 32'h60)+:(96)];
+        floor$8 = floors[(8 * 32'h40)+:(64)];
+        rate$8 = rates[(8 * 32'h20)+:(32)];
+        maint$8 = maints[(8 * 32'h60)+:(96)];
+        floor$9 = floors[(9 * 32'h40)+:(64)];
+        rate$9 = rates[(9 * 32'h20)+:(32)];
+        maint$9 = maints[(9 * 32'h60)+:(96)];
+        floor$10 = floors[(10 * 32'h40)+:(64)];
+        rate$10 = rates[(10 * 32'h20)+:(32)];
+        maint$10 = maints[(10 * 32'h60)+:(96)];
+        floor$11 = floors[(11 * 32'h40)+:(64)];
+        rate$11 = rates[(11 * 32'h20)+:(32)];
+        maint$11 = maints[(11 * 32'h60)+:(96)];
+        floor$12 = floors[(12 * 32'h40)+:(64)];
+        rate$12 = rates[(12 * 32'h20)+:(32)];
+        maint$12 = maints[(12 * 32'h60)+:(96)];
+        floor$13 = floors[(13 * 32'h40)+:(64)];
+        rate$13 = rates[(13 * 32'h20)+:(32)];
+        maint$13 = maints[(13 * 32'h60)+:(96)];
+        floor$14 = floors[(14 * 32'h40)+:(64)];
+        rate$14 = rates[(14 * 32'h20)+:(32)];
+        maint$14 = maints[(14 * 32'h60)+:(96)];
+        floor$15 = floors[(15 * 32'h40)+:(64)];
+        rate$15 = rates[(15 * 32'h20)+:(32)];
+        maint$15 = maints[(15 * 32'h60)+:(96)];
         valid6$d = valid_2to5$data_out;
         account6$d = account_2to5$data_out;
         cost_a6$d = cost_a_2to5$data_out;
@@ -30482,94 +28251,100 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         notional_b_huge = |notional_b$p[(32'h40)+:(32)];
         tier_a6$d = 32'h0;
         tier_b6$d = 32'h0;
-        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floors$1))) begin
+        if ((tier_count > 0) & (notional_a_huge | (notional_a_low >= floor$0))) begin
+            tier_a6$d = tier_ids$0;
+        end
+        if ((tier_count > 0) & (notional_b_huge | (notional_b_low >= floor$0))) begin
+            tier_b6$d = tier_ids$0;
+        end
+        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floor$1))) begin
             tier_a6$d = tier_ids$1;
         end
-        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floors$1))) begin
+        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floor$1))) begin
             tier_b6$d = tier_ids$1;
         end
-        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floor$2))) begin
             tier_a6$d = tier_ids$2;
         end
-        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floor$2))) begin
             tier_b6$d = tier_ids$2;
         end
-        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floor$3))) begin
             tier_a6$d = tier_ids$3;
         end
-        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floor$3))) begin
             tier_b6$d = tier_ids$3;
         end
-        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floor$4))) begin
             tier_a6$d = tier_ids$4;
         end
-        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floor$4))) begin
             tier_b6$d = tier_ids$4;
         end
-        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floor$5))) begin
             tier_a6$d = tier_ids$5;
         end
-        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floor$5))) begin
             tier_b6$d = tier_ids$5;
         end
-        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floor$6))) begin
             tier_a6$d = tier_ids$6;
         end
-        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floor$6))) begin
             tier_b6$d = tier_ids$6;
         end
-        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floor$7))) begin
             tier_a6$d = tier_ids$7;
         end
-        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floor$7))) begin
             tier_b6$d = tier_ids$7;
         end
-        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floor$8))) begin
             tier_a6$d = tier_ids$8;
         end
-        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floor$8))) begin
             tier_b6$d = tier_ids$8;
         end
-        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floor$9))) begin
             tier_a6$d = tier_ids$9;
         end
-        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floor$9))) begin
             tier_b6$d = tier_ids$9;
         end
-        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floor$10))) begin
             tier_a6$d = tier_ids$10;
         end
-        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floor$10))) begin
             tier_b6$d = tier_ids$10;
         end
-        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floor$11))) begin
             tier_a6$d = tier_ids$11;
         end
-        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floor$11))) begin
             tier_b6$d = tier_ids$11;
         end
-        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floor$12))) begin
             tier_a6$d = tier_ids$12;
         end
-        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floor$12))) begin
             tier_b6$d = tier_ids$12;
         end
-        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floor$13))) begin
             tier_a6$d = tier_ids$13;
         end
-        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floor$13))) begin
             tier_b6$d = tier_ids$13;
         end
-        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floor$14))) begin
             tier_a6$d = tier_ids$14;
         end
-        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floor$14))) begin
             tier_b6$d = tier_ids$14;
         end
-        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floor$15))) begin
             tier_a6$d = tier_ids$15;
         end
-        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floor$15))) begin
             tier_b6$d = tier_ids$15;
         end
         valid7$d = valid6$q;
@@ -30578,129 +28353,129 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         equity_delta7$d = (signed_b6$q - cost_b6$q) - (signed_a6$q - cost_a6$q);
         notional_a7$d = notional_a6$q;
         notional_b7$d = notional_b6$q;
-        rate_a7$d = rates$0;
-        maint_a7$d = maints$0;
-        rate_b7$d = rates$0;
-        maint_b7$d = maints$0;
+        rate_a7$d = rate$0;
+        maint_a7$d = maint$0;
+        rate_b7$d = rate$0;
+        maint_b7$d = maint$0;
         if (tier_a6$q == 1) begin
-            rate_a7$d = rates$1;
-            maint_a7$d = maints$1;
+            rate_a7$d = rate$1;
+            maint_a7$d = maint$1;
         end
         if (tier_b6$q == 1) begin
-            rate_b7$d = rates$1;
-            maint_b7$d = maints$1;
+            rate_b7$d = rate$1;
+            maint_b7$d = maint$1;
         end
         if (tier_a6$q == 2) begin
-            rate_a7$d = rates$2;
-            maint_a7$d = maints$2;
+            rate_a7$d = rate$2;
+            maint_a7$d = maint$2;
         end
         if (tier_b6$q == 2) begin
-            rate_b7$d = rates$2;
-            maint_b7$d = maints$2;
+            rate_b7$d = rate$2;
+            maint_b7$d = maint$2;
         end
         if (tier_a6$q == 3) begin
-            rate_a7$d = rates$3;
-            maint_a7$d = maints$3;
+            rate_a7$d = rate$3;
+            maint_a7$d = maint$3;
         end
         if (tier_b6$q == 3) begin
-            rate_b7$d = rates$3;
-            maint_b7$d = maints$3;
+            rate_b7$d = rate$3;
+            maint_b7$d = maint$3;
         end
         if (tier_a6$q == 4) begin
-            rate_a7$d = rates$4;
-            maint_a7$d = maints$4;
+            rate_a7$d = rate$4;
+            maint_a7$d = maint$4;
         end
         if (tier_b6$q == 4) begin
-            rate_b7$d = rates$4;
-            maint_b7$d = maints$4;
+            rate_b7$d = rate$4;
+            maint_b7$d = maint$4;
         end
         if (tier_a6$q == 5) begin
-            rate_a7$d = rates$5;
-            maint_a7$d = maints$5;
+            rate_a7$d = rate$5;
+            maint_a7$d = maint$5;
         end
         if (tier_b6$q == 5) begin
-            rate_b7$d = rates$5;
-            maint_b7$d = maints$5;
+            rate_b7$d = rate$5;
+            maint_b7$d = maint$5;
         end
         if (tier_a6$q == 6) begin
-            rate_a7$d = rates$6;
-            maint_a7$d = maints$6;
+            rate_a7$d = rate$6;
+            maint_a7$d = maint$6;
         end
         if (tier_b6$q == 6) begin
-            rate_b7$d = rates$6;
-            maint_b7$d = maints$6;
+            rate_b7$d = rate$6;
+            maint_b7$d = maint$6;
         end
         if (tier_a6$q == 7) begin
-            rate_a7$d = rates$7;
-            maint_a7$d = maints$7;
+            rate_a7$d = rate$7;
+            maint_a7$d = maint$7;
         end
         if (tier_b6$q == 7) begin
-            rate_b7$d = rates$7;
-            maint_b7$d = maints$7;
+            rate_b7$d = rate$7;
+            maint_b7$d = maint$7;
         end
         if (tier_a6$q == 8) begin
-            rate_a7$d = rates$8;
-            maint_a7$d = maints$8;
+            rate_a7$d = rate$8;
+            maint_a7$d = maint$8;
         end
         if (tier_b6$q == 8) begin
-            rate_b7$d = rates$8;
-            maint_b7$d = maints$8;
+            rate_b7$d = rate$8;
+            maint_b7$d = maint$8;
         end
         if (tier_a6$q == 9) begin
-            rate_a7$d = rates$9;
-            maint_a7$d = maints$9;
+            rate_a7$d = rate$9;
+            maint_a7$d = maint$9;
         end
         if (tier_b6$q == 9) begin
-            rate_b7$d = rates$9;
-            maint_b7$d = maints$9;
+            rate_b7$d = rate$9;
+            maint_b7$d = maint$9;
         end
         if (tier_a6$q == 10) begin
-            rate_a7$d = rates$10;
-            maint_a7$d = maints$10;
+            rate_a7$d = rate$10;
+            maint_a7$d = maint$10;
         end
         if (tier_b6$q == 10) begin
-            rate_b7$d = rates$10;
-            maint_b7$d = maints$10;
+            rate_b7$d = rate$10;
+            maint_b7$d = maint$10;
         end
         if (tier_a6$q == 11) begin
-            rate_a7$d = rates$11;
-            maint_a7$d = maints$11;
+            rate_a7$d = rate$11;
+            maint_a7$d = maint$11;
         end
         if (tier_b6$q == 11) begin
-            rate_b7$d = rates$11;
-            maint_b7$d = maints$11;
+            rate_b7$d = rate$11;
+            maint_b7$d = maint$11;
         end
         if (tier_a6$q == 12) begin
-            rate_a7$d = rates$12;
-            maint_a7$d = maints$12;
+            rate_a7$d = rate$12;
+            maint_a7$d = maint$12;
         end
         if (tier_b6$q == 12) begin
-            rate_b7$d = rates$12;
-            maint_b7$d = maints$12;
+            rate_b7$d = rate$12;
+            maint_b7$d = maint$12;
         end
         if (tier_a6$q == 13) begin
-            rate_a7$d = rates$13;
-            maint_a7$d = maints$13;
+            rate_a7$d = rate$13;
+            maint_a7$d = maint$13;
         end
         if (tier_b6$q == 13) begin
-            rate_b7$d = rates$13;
-            maint_b7$d = maints$13;
+            rate_b7$d = rate$13;
+            maint_b7$d = maint$13;
         end
         if (tier_a6$q == 14) begin
-            rate_a7$d = rates$14;
-            maint_a7$d = maints$14;
+            rate_a7$d = rate$14;
+            maint_a7$d = maint$14;
         end
         if (tier_b6$q == 14) begin
-            rate_b7$d = rates$14;
-            maint_b7$d = maints$14;
+            rate_b7$d = rate$14;
+            maint_b7$d = maint$14;
         end
         if (tier_a6$q == 15) begin
-            rate_a7$d = rates$15;
-            maint_a7$d = maints$15;
+            rate_a7$d = rate$15;
+            maint_a7$d = maint$15;
         end
         if (tier_b6$q == 15) begin
-            rate_b7$d = rates$15;
-            maint_b7$d = maints$15;
+            rate_b7$d = rate$15;
+            maint_b7$d = maint$15;
         end
         term_a$a = notional_a7$q;
         term_a$b = rate_a7$q;
@@ -30776,6 +28551,8 @@ module top$lanes$3(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         flags$write = raise;
         flags$read = flag_read;
         flag_empty = flags$empty;
+        fault$d = fault$q | flags$full | flags$overflow | flags$underflow;
+        queue_fault = fault$q;
         flag_data = flags$data_out;
         position_account$write_address = ((slot1$q) & 15'h7fff);
         position_qv$write_address = ((slot1$q) & 15'h7fff);
@@ -32163,6 +29940,25 @@ module top$lanes$3$equity_e6_14(d,q,clock);
     end
           
 endmodule // top$lanes$3$equity_e6_14
+
+
+module top$lanes$3$fault(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lanes$3$fault
 
 
 module top$lanes$3$flags(clock,read,data_out,empty,almost_empty,underflow,write,data_in,full,almost_full,overflow);
@@ -37400,7 +35196,7 @@ module top$lanes$3$warn_level$product(d,q,clock);
 endmodule // top$lanes$3$warn_level$product
 
 
-module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors$0,floors$1,floors$2,floors$3,floors$4,floors$5,floors$6,floors$7,floors$8,floors$9,floors$10,floors$11,floors$12,floors$13,floors$14,floors$15,rates$0,rates$1,rates$2,rates$3,rates$4,rates$5,rates$6,rates$7,rates$8,rates$9,rates$10,rates$11,rates$12,rates$13,rates$14,rates$15,maints$0,maints$1,maints$2,maints$3,maints$4,maints$5,maints$6,maints$7,maints$8,maints$9,maints$10,maints$11,maints$12,maints$13,maints$14,maints$15,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled);
+module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
     
     // Module arguments
     input wire  clock;
@@ -37415,54 +35211,9 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     input wire  [63:0] new_cost;
     input wire  [63:0] seq;
     input wire  [4:0] tier_count;
-    input wire  [63:0] floors$0;
-    input wire  [63:0] floors$1;
-    input wire  [63:0] floors$2;
-    input wire  [63:0] floors$3;
-    input wire  [63:0] floors$4;
-    input wire  [63:0] floors$5;
-    input wire  [63:0] floors$6;
-    input wire  [63:0] floors$7;
-    input wire  [63:0] floors$8;
-    input wire  [63:0] floors$9;
-    input wire  [63:0] floors$10;
-    input wire  [63:0] floors$11;
-    input wire  [63:0] floors$12;
-    input wire  [63:0] floors$13;
-    input wire  [63:0] floors$14;
-    input wire  [63:0] floors$15;
-    input wire  [31:0] rates$0;
-    input wire  [31:0] rates$1;
-    input wire  [31:0] rates$2;
-    input wire  [31:0] rates$3;
-    input wire  [31:0] rates$4;
-    input wire  [31:0] rates$5;
-    input wire  [31:0] rates$6;
-    input wire  [31:0] rates$7;
-    input wire  [31:0] rates$8;
-    input wire  [31:0] rates$9;
-    input wire  [31:0] rates$10;
-    input wire  [31:0] rates$11;
-    input wire  [31:0] rates$12;
-    input wire  [31:0] rates$13;
-    input wire  [31:0] rates$14;
-    input wire  [31:0] rates$15;
-    input wire  [95:0] maints$0;
-    input wire  [95:0] maints$1;
-    input wire  [95:0] maints$2;
-    input wire  [95:0] maints$3;
-    input wire  [95:0] maints$4;
-    input wire  [95:0] maints$5;
-    input wire  [95:0] maints$6;
-    input wire  [95:0] maints$7;
-    input wire  [95:0] maints$8;
-    input wire  [95:0] maints$9;
-    input wire  [95:0] maints$10;
-    input wire  [95:0] maints$11;
-    input wire  [95:0] maints$12;
-    input wire  [95:0] maints$13;
-    input wire  [95:0] maints$14;
-    input wire  [95:0] maints$15;
+    input wire  [1023:0] floors;
+    input wire  [511:0] rates;
+    input wire  [1535:0] maints;
     input wire  [31:0] warn_bps;
     input wire  [63:0] cycle;
     input wire  [7:0] range_address;
@@ -37483,6 +35234,7 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     output reg  [383:0] flag_data;
     output reg  [7:0] counted_update;
     output reg  [7:0] stalled;
+    output reg  queue_fault;
     
     // Constant declarations
     localparam  op_price = 8'h1;
@@ -37582,6 +35334,9 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  [7:0] in_flight$d;
     wire  [7:0] in_flight$q;
     reg  in_flight$clock;
+    reg  fault$d;
+    wire  fault$q;
+    reg  fault$clock;
     reg  [31:0] accounts$d;
     wire  [31:0] accounts$q;
     reg  accounts$clock;
@@ -37841,6 +35596,54 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  state18$clock;
     
     // Local signals
+    reg  [63:0] floor$0;
+    reg  [63:0] floor$1;
+    reg  [63:0] floor$2;
+    reg  [63:0] floor$3;
+    reg  [63:0] floor$4;
+    reg  [63:0] floor$5;
+    reg  [63:0] floor$6;
+    reg  [63:0] floor$7;
+    reg  [63:0] floor$8;
+    reg  [63:0] floor$9;
+    reg  [63:0] floor$10;
+    reg  [63:0] floor$11;
+    reg  [63:0] floor$12;
+    reg  [63:0] floor$13;
+    reg  [63:0] floor$14;
+    reg  [63:0] floor$15;
+    reg  [31:0] rate$0;
+    reg  [31:0] rate$1;
+    reg  [31:0] rate$2;
+    reg  [31:0] rate$3;
+    reg  [31:0] rate$4;
+    reg  [31:0] rate$5;
+    reg  [31:0] rate$6;
+    reg  [31:0] rate$7;
+    reg  [31:0] rate$8;
+    reg  [31:0] rate$9;
+    reg  [31:0] rate$10;
+    reg  [31:0] rate$11;
+    reg  [31:0] rate$12;
+    reg  [31:0] rate$13;
+    reg  [31:0] rate$14;
+    reg  [31:0] rate$15;
+    reg  [95:0] maint$0;
+    reg  [95:0] maint$1;
+    reg  [95:0] maint$2;
+    reg  [95:0] maint$3;
+    reg  [95:0] maint$4;
+    reg  [95:0] maint$5;
+    reg  [95:0] maint$6;
+    reg  [95:0] maint$7;
+    reg  [95:0] maint$8;
+    reg  [95:0] maint$9;
+    reg  [95:0] maint$10;
+    reg  [95:0] maint$11;
+    reg  [95:0] maint$12;
+    reg  [95:0] maint$13;
+    reg  [95:0] maint$14;
+    reg  [95:0] maint$15;
     reg  issue;
     reg  reads_position;
     reg  takes_new_position;
@@ -37950,6 +35753,11 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         .d(in_flight$d),
         .q(in_flight$q),
         .clock(in_flight$clock)
+    );
+    top$lanes$4$fault fault(
+        .d(fault$d),
+        .q(fault$q),
+        .clock(fault$clock)
     );
     top$lanes$4$accounts accounts(
         .d(accounts$d),
@@ -38412,6 +36220,7 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$clock = clock;
         remaining$clock = clock;
         in_flight$clock = clock;
+        fault$clock = clock;
         accounts$clock = clock;
         valid1$clock = clock;
         slot1$clock = clock;
@@ -38472,6 +36281,7 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$d = cursor$q;
         remaining$d = remaining$q;
         in_flight$d = in_flight$q;
+        fault$d = fault$q;
         accounts$d = accounts$q;
         valid1$d = valid1$q;
         slot1$d = slot1$q;
@@ -38638,6 +36448,54 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cost_a_2to5$data_in = cost_a2$q;
         cost_b_2to5$data_in = cost_b2$q;
         open_delta_2to5$data_in = open_delta2$q;
+        floor$0 = floors[(0 * 32'h40)+:(64)];
+        rate$0 = rates[(0 * 32'h20)+:(32)];
+        maint$0 = maints[(0 * 32'h60)+:(96)];
+        floor$1 = floors[(1 * 32'h40)+:(64)];
+        rate$1 = rates[(1 * 32'h20)+:(32)];
+        maint$1 = maints[(1 * 32'h60)+:(96)];
+        floor$2 = floors[(2 * 32'h40)+:(64)];
+        rate$2 = rates[(2 * 32'h20)+:(32)];
+        maint$2 = maints[(2 * 32'h60)+:(96)];
+        floor$3 = floors[(3 * 32'h40)+:(64)];
+        rate$3 = rates[(3 * 32'h20)+:(32)];
+        maint$3 = maints[(3 * 32'h60)+:(96)];
+        floor$4 = floors[(4 * 32'h40)+:(64)];
+        rate$4 = rates[(4 * 32'h20)+:(32)];
+        maint$4 = maints[(4 * 32'h60)+:(96)];
+        floor$5 = floors[(5 * 32'h40)+:(64)];
+        rate$5 = rates[(5 * 32'h20)+:(32)];
+        maint$5 = maints[(5 * 32'h60)+:(96)];
+        floor$6 = floors[(6 * 32'h40)+:(64)];
+        rate$6 = rates[(6 * 32'h20)+:(32)];
+        maint$6 = maints[(6 * 32'h60)+:(96)];
+        floor$7 = floors[(7 * 32'h40)+:(64)];
+        rate$7 = rates[(7 * 32'h20)+:(32)];
+        maint$7 = maints[(7 * 32'h60)+:(96)];
+        floor$8 = floors[(8 * 32'h40)+:(64)];
+        rate$8 = rates[(8 * 32'h20)+:(32)];
+        maint$8 = maints[(8 * 32'h60)+:(96)];
+        floor$9 = floors[(9 * 32'h40)+:(64)];
+        rate$9 = rates[(9 * 32'h20)+:(32)];
+        maint$9 = maints[(9 * 32'h60)+:(96)];
+        floor$10 = floors[(10 * 32'h40)+:(64)];
+        rate$10 = rates[(10 * 32'h20)+:(32)];
+        maint$10 = maints[(10 * 32'h60)+:(96)];
+        floor$11 = floors[(11 * 32'h40)+:(64)];
+        rate$11 = rates[(11 * 32'h20)+:(32)];
+        maint$11 = maints[(11 * 32'h60)+:(96)];
+        floor$12 = floors[(12 * 32'h40)+:(64)];
+        rate$12 = rates[(12 * 32'h20)+:(32)];
+        maint$12 = maints[(12 * 32'h60)+:(96)];
+        floor$13 = floors[(13 * 32'h40)+:(64)];
+        rate$13 = rates[(13 * 32'h20)+:(32)];
+        maint$13 = maints[(13 * 32'h60)+:(96)];
+        floor$14 = floors[(14 * 32'h40)+:(64)];
+        rate$14 = rates[(14 * 32'h20)+:(32)];
+        maint$14 = maints[(14 * 32'h60)+:(96)];
+        floor$15 = floors[(15 * 32'h40)+:(64)];
+        rate$15 = rates[(15 * 32'h20)+:(32)];
+        maint$15 = maints[(15 * 32'h60)+:(96)];
         valid6$d = valid_2to5$data_out;
         account6$d = account_2to5$data_out;
         cost_a6$d = cost_a_2to5$data_out;
@@ -38659,94 +36517,100 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         notional_b_huge = |notional_b$p[(32'h40)+:(32)];
         tier_a6$d = 32'h0;
         tier_b6$d = 32'h0;
-        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floors$1))) begin
+        if ((tier_count > 0) & (notional_a_huge | (notional_a_low >= floor$0))) begin
+            tier_a6$d = tier_ids$0;
+        end
+        if ((tier_count > 0) & (notional_b_huge | (notional_b_low >= floor$0))) begin
+            tier_b6$d = tier_ids$0;
+        end
+        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floor$1))) begin
             tier_a6$d = tier_ids$1;
         end
-        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floors$1))) begin
+        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floor$1))) begin
             tier_b6$d = tier_ids$1;
         end
-        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floor$2))) begin
             tier_a6$d = tier_ids$2;
         end
-        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floor$2))) begin
             tier_b6$d = tier_ids$2;
         end
-        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floor$3))) begin
             tier_a6$d = tier_ids$3;
         end
-        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floor$3))) begin
             tier_b6$d = tier_ids$3;
         end
-        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floor$4))) begin
             tier_a6$d = tier_ids$4;
         end
-        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floor$4))) begin
             tier_b6$d = tier_ids$4;
         end
-        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floor$5))) begin
             tier_a6$d = tier_ids$5;
         end
-        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floor$5))) begin
             tier_b6$d = tier_ids$5;
         end
-        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floor$6))) begin
             tier_a6$d = tier_ids$6;
         end
-        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floor$6))) begin
             tier_b6$d = tier_ids$6;
         end
-        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floor$7))) begin
             tier_a6$d = tier_ids$7;
         end
-        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floor$7))) begin
             tier_b6$d = tier_ids$7;
         end
-        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floor$8))) begin
             tier_a6$d = tier_ids$8;
         end
-        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floor$8))) begin
             tier_b6$d = tier_ids$8;
         end
-        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floor$9))) begin
             tier_a6$d = tier_ids$9;
         end
-        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floor$9))) begin
             tier_b6$d = tier_ids$9;
         end
-        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floor$10))) begin
             tier_a6$d = tier_ids$10;
         end
-        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floor$10))) begin
             tier_b6$d = tier_ids$10;
         end
-        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floor$11))) begin
             tier_a6$d = tier_ids$11;
         end
-        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floor$11))) begin
             tier_b6$d = tier_ids$11;
         end
-        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floor$12))) begin
             tier_a6$d = tier_ids$12;
         end
-        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floor$12))) begin
             tier_b6$d = tier_ids$12;
         end
-        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floor$13))) begin
             tier_a6$d = tier_ids$13;
         end
-        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floor$13))) begin
             tier_b6$d = tier_ids$13;
         end
-        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floor$14))) begin
             tier_a6$d = tier_ids$14;
         end
-        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floor$14))) begin
             tier_b6$d = tier_ids$14;
         end
-        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floor$15))) begin
             tier_a6$d = tier_ids$15;
         end
-        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floor$15))) begin
             tier_b6$d = tier_ids$15;
         end
         valid7$d = valid6$q;
@@ -38755,129 +36619,129 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         equity_delta7$d = (signed_b6$q - cost_b6$q) - (signed_a6$q - cost_a6$q);
         notional_a7$d = notional_a6$q;
         notional_b7$d = notional_b6$q;
-        rate_a7$d = rates$0;
-        maint_a7$d = maints$0;
-        rate_b7$d = rates$0;
-        maint_b7$d = maints$0;
+        rate_a7$d = rate$0;
+        maint_a7$d = maint$0;
+        rate_b7$d = rate$0;
+        maint_b7$d = maint$0;
         if (tier_a6$q == 1) begin
-            rate_a7$d = rates$1;
-            maint_a7$d = maints$1;
+            rate_a7$d = rate$1;
+            maint_a7$d = maint$1;
         end
         if (tier_b6$q == 1) begin
-            rate_b7$d = rates$1;
-            maint_b7$d = maints$1;
+            rate_b7$d = rate$1;
+            maint_b7$d = maint$1;
         end
         if (tier_a6$q == 2) begin
-            rate_a7$d = rates$2;
-            maint_a7$d = maints$2;
+            rate_a7$d = rate$2;
+            maint_a7$d = maint$2;
         end
         if (tier_b6$q == 2) begin
-            rate_b7$d = rates$2;
-            maint_b7$d = maints$2;
+            rate_b7$d = rate$2;
+            maint_b7$d = maint$2;
         end
         if (tier_a6$q == 3) begin
-            rate_a7$d = rates$3;
-            maint_a7$d = maints$3;
+            rate_a7$d = rate$3;
+            maint_a7$d = maint$3;
         end
         if (tier_b6$q == 3) begin
-            rate_b7$d = rates$3;
-            maint_b7$d = maints$3;
+            rate_b7$d = rate$3;
+            maint_b7$d = maint$3;
         end
         if (tier_a6$q == 4) begin
-            rate_a7$d = rates$4;
-            maint_a7$d = maints$4;
+            rate_a7$d = rate$4;
+            maint_a7$d = maint$4;
         end
         if (tier_b6$q == 4) begin
-            rate_b7$d = rates$4;
-            maint_b7$d = maints$4;
+            rate_b7$d = rate$4;
+            maint_b7$d = maint$4;
         end
         if (tier_a6$q == 5) begin
-            rate_a7$d = rates$5;
-            maint_a7$d = maints$5;
+            rate_a7$d = rate$5;
+            maint_a7$d = maint$5;
         end
         if (tier_b6$q == 5) begin
-            rate_b7$d = rates$5;
-            maint_b7$d = maints$5;
+            rate_b7$d = rate$5;
+            maint_b7$d = maint$5;
         end
         if (tier_a6$q == 6) begin
-            rate_a7$d = rates$6;
-            maint_a7$d = maints$6;
+            rate_a7$d = rate$6;
+            maint_a7$d = maint$6;
         end
         if (tier_b6$q == 6) begin
-            rate_b7$d = rates$6;
-            maint_b7$d = maints$6;
+            rate_b7$d = rate$6;
+            maint_b7$d = maint$6;
         end
         if (tier_a6$q == 7) begin
-            rate_a7$d = rates$7;
-            maint_a7$d = maints$7;
+            rate_a7$d = rate$7;
+            maint_a7$d = maint$7;
         end
         if (tier_b6$q == 7) begin
-            rate_b7$d = rates$7;
-            maint_b7$d = maints$7;
+            rate_b7$d = rate$7;
+            maint_b7$d = maint$7;
         end
         if (tier_a6$q == 8) begin
-            rate_a7$d = rates$8;
-            maint_a7$d = maints$8;
+            rate_a7$d = rate$8;
+            maint_a7$d = maint$8;
         end
         if (tier_b6$q == 8) begin
-            rate_b7$d = rates$8;
-            maint_b7$d = maints$8;
+            rate_b7$d = rate$8;
+            maint_b7$d = maint$8;
         end
         if (tier_a6$q == 9) begin
-            rate_a7$d = rates$9;
-            maint_a7$d = maints$9;
+            rate_a7$d = rate$9;
+            maint_a7$d = maint$9;
         end
         if (tier_b6$q == 9) begin
-            rate_b7$d = rates$9;
-            maint_b7$d = maints$9;
+            rate_b7$d = rate$9;
+            maint_b7$d = maint$9;
         end
         if (tier_a6$q == 10) begin
-            rate_a7$d = rates$10;
-            maint_a7$d = maints$10;
+            rate_a7$d = rate$10;
+            maint_a7$d = maint$10;
         end
         if (tier_b6$q == 10) begin
-            rate_b7$d = rates$10;
-            maint_b7$d = maints$10;
+            rate_b7$d = rate$10;
+            maint_b7$d = maint$10;
         end
         if (tier_a6$q == 11) begin
-            rate_a7$d = rates$11;
-            maint_a7$d = maints$11;
+            rate_a7$d = rate$11;
+            maint_a7$d = maint$11;
         end
         if (tier_b6$q == 11) begin
-            rate_b7$d = rates$11;
-            maint_b7$d = maints$11;
+            rate_b7$d = rate$11;
+            maint_b7$d = maint$11;
         end
         if (tier_a6$q == 12) begin
-            rate_a7$d = rates$12;
-            maint_a7$d = maints$12;
+            rate_a7$d = rate$12;
+            maint_a7$d = maint$12;
         end
         if (tier_b6$q == 12) begin
-            rate_b7$d = rates$12;
-            maint_b7$d = maints$12;
+            rate_b7$d = rate$12;
+            maint_b7$d = maint$12;
         end
         if (tier_a6$q == 13) begin
-            rate_a7$d = rates$13;
-            maint_a7$d = maints$13;
+            rate_a7$d = rate$13;
+            maint_a7$d = maint$13;
         end
         if (tier_b6$q == 13) begin
-            rate_b7$d = rates$13;
-            maint_b7$d = maints$13;
+            rate_b7$d = rate$13;
+            maint_b7$d = maint$13;
         end
         if (tier_a6$q == 14) begin
-            rate_a7$d = rates$14;
-            maint_a7$d = maints$14;
+            rate_a7$d = rate$14;
+            maint_a7$d = maint$14;
         end
         if (tier_b6$q == 14) begin
-            rate_b7$d = rates$14;
-            maint_b7$d = maints$14;
+            rate_b7$d = rate$14;
+            maint_b7$d = maint$14;
         end
         if (tier_a6$q == 15) begin
-            rate_a7$d = rates$15;
-            maint_a7$d = maints$15;
+            rate_a7$d = rate$15;
+            maint_a7$d = maint$15;
         end
         if (tier_b6$q == 15) begin
-            rate_b7$d = rates$15;
-            maint_b7$d = maints$15;
+            rate_b7$d = rate$15;
+            maint_b7$d = maint$15;
         end
         term_a$a = notional_a7$q;
         term_a$b = rate_a7$q;
@@ -38953,6 +36817,8 @@ module top$lanes$4(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         flags$write = raise;
         flags$read = flag_read;
         flag_empty = flags$empty;
+        fault$d = fault$q | flags$full | flags$overflow | flags$underflow;
+        queue_fault = fault$q;
         flag_data = flags$data_out;
         position_account$write_address = ((slot1$q) & 15'h7fff);
         position_qv$write_address = ((slot1$q) & 15'h7fff);
@@ -40340,6 +38206,25 @@ module top$lanes$4$equity_e6_14(d,q,clock);
     end
           
 endmodule // top$lanes$4$equity_e6_14
+
+
+module top$lanes$4$fault(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lanes$4$fault
 
 
 module top$lanes$4$flags(clock,read,data_out,empty,almost_empty,underflow,write,data_in,full,almost_full,overflow);
@@ -45577,7 +43462,7 @@ module top$lanes$4$warn_level$product(d,q,clock);
 endmodule // top$lanes$4$warn_level$product
 
 
-module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors$0,floors$1,floors$2,floors$3,floors$4,floors$5,floors$6,floors$7,floors$8,floors$9,floors$10,floors$11,floors$12,floors$13,floors$14,floors$15,rates$0,rates$1,rates$2,rates$3,rates$4,rates$5,rates$6,rates$7,rates$8,rates$9,rates$10,rates$11,rates$12,rates$13,rates$14,rates$15,maints$0,maints$1,maints$2,maints$3,maints$4,maints$5,maints$6,maints$7,maints$8,maints$9,maints$10,maints$11,maints$12,maints$13,maints$14,maints$15,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled);
+module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
     
     // Module arguments
     input wire  clock;
@@ -45592,54 +43477,9 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     input wire  [63:0] new_cost;
     input wire  [63:0] seq;
     input wire  [4:0] tier_count;
-    input wire  [63:0] floors$0;
-    input wire  [63:0] floors$1;
-    input wire  [63:0] floors$2;
-    input wire  [63:0] floors$3;
-    input wire  [63:0] floors$4;
-    input wire  [63:0] floors$5;
-    input wire  [63:0] floors$6;
-    input wire  [63:0] floors$7;
-    input wire  [63:0] floors$8;
-    input wire  [63:0] floors$9;
-    input wire  [63:0] floors$10;
-    input wire  [63:0] floors$11;
-    input wire  [63:0] floors$12;
-    input wire  [63:0] floors$13;
-    input wire  [63:0] floors$14;
-    input wire  [63:0] floors$15;
-    input wire  [31:0] rates$0;
-    input wire  [31:0] rates$1;
-    input wire  [31:0] rates$2;
-    input wire  [31:0] rates$3;
-    input wire  [31:0] rates$4;
-    input wire  [31:0] rates$5;
-    input wire  [31:0] rates$6;
-    input wire  [31:0] rates$7;
-    input wire  [31:0] rates$8;
-    input wire  [31:0] rates$9;
-    input wire  [31:0] rates$10;
-    input wire  [31:0] rates$11;
-    input wire  [31:0] rates$12;
-    input wire  [31:0] rates$13;
-    input wire  [31:0] rates$14;
-    input wire  [31:0] rates$15;
-    input wire  [95:0] maints$0;
-    input wire  [95:0] maints$1;
-    input wire  [95:0] maints$2;
-    input wire  [95:0] maints$3;
-    input wire  [95:0] maints$4;
-    input wire  [95:0] maints$5;
-    input wire  [95:0] maints$6;
-    input wire  [95:0] maints$7;
-    input wire  [95:0] maints$8;
-    input wire  [95:0] maints$9;
-    input wire  [95:0] maints$10;
-    input wire  [95:0] maints$11;
-    input wire  [95:0] maints$12;
-    input wire  [95:0] maints$13;
-    input wire  [95:0] maints$14;
-    input wire  [95:0] maints$15;
+    input wire  [1023:0] floors;
+    input wire  [511:0] rates;
+    input wire  [1535:0] maints;
     input wire  [31:0] warn_bps;
     input wire  [63:0] cycle;
     input wire  [7:0] range_address;
@@ -45660,6 +43500,7 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     output reg  [383:0] flag_data;
     output reg  [7:0] counted_update;
     output reg  [7:0] stalled;
+    output reg  queue_fault;
     
     // Constant declarations
     localparam  op_price = 8'h1;
@@ -45759,6 +43600,9 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  [7:0] in_flight$d;
     wire  [7:0] in_flight$q;
     reg  in_flight$clock;
+    reg  fault$d;
+    wire  fault$q;
+    reg  fault$clock;
     reg  [31:0] accounts$d;
     wire  [31:0] accounts$q;
     reg  accounts$clock;
@@ -46018,6 +43862,54 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  state18$clock;
     
     // Local signals
+    reg  [63:0] floor$0;
+    reg  [63:0] floor$1;
+    reg  [63:0] floor$2;
+    reg  [63:0] floor$3;
+    reg  [63:0] floor$4;
+    reg  [63:0] floor$5;
+    reg  [63:0] floor$6;
+    reg  [63:0] floor$7;
+    reg  [63:0] floor$8;
+    reg  [63:0] floor$9;
+    reg  [63:0] floor$10;
+    reg  [63:0] floor$11;
+    reg  [63:0] floor$12;
+    reg  [63:0] floor$13;
+    reg  [63:0] floor$14;
+    reg  [63:0] floor$15;
+    reg  [31:0] rate$0;
+    reg  [31:0] rate$1;
+    reg  [31:0] rate$2;
+    reg  [31:0] rate$3;
+    reg  [31:0] rate$4;
+    reg  [31:0] rate$5;
+    reg  [31:0] rate$6;
+    reg  [31:0] rate$7;
+    reg  [31:0] rate$8;
+    reg  [31:0] rate$9;
+    reg  [31:0] rate$10;
+    reg  [31:0] rate$11;
+    reg  [31:0] rate$12;
+    reg  [31:0] rate$13;
+    reg  [31:0] rate$14;
+    reg  [31:0] rate$15;
+    reg  [95:0] maint$0;
+    reg  [95:0] maint$1;
+    reg  [95:0] maint$2;
+    reg  [95:0] maint$3;
+    reg  [95:0] maint$4;
+    reg  [95:0] maint$5;
+    reg  [95:0] maint$6;
+    reg  [95:0] maint$7;
+    reg  [95:0] maint$8;
+    reg  [95:0] maint$9;
+    reg  [95:0] maint$10;
+    reg  [95:0] maint$11;
+    reg  [95:0] maint$12;
+    reg  [95:0] maint$13;
+    reg  [95:0] maint$14;
+    reg  [95:0] maint$15;
     reg  issue;
     reg  reads_position;
     reg  takes_new_position;
@@ -46127,6 +44019,11 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         .d(in_flight$d),
         .q(in_flight$q),
         .clock(in_flight$clock)
+    );
+    top$lanes$5$fault fault(
+        .d(fault$d),
+        .q(fault$q),
+        .clock(fault$clock)
     );
     top$lanes$5$accounts accounts(
         .d(accounts$d),
@@ -46589,6 +44486,7 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$clock = clock;
         remaining$clock = clock;
         in_flight$clock = clock;
+        fault$clock = clock;
         accounts$clock = clock;
         valid1$clock = clock;
         slot1$clock = clock;
@@ -46649,6 +44547,7 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$d = cursor$q;
         remaining$d = remaining$q;
         in_flight$d = in_flight$q;
+        fault$d = fault$q;
         accounts$d = accounts$q;
         valid1$d = valid1$q;
         slot1$d = slot1$q;
@@ -46815,6 +44714,54 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cost_a_2to5$data_in = cost_a2$q;
         cost_b_2to5$data_in = cost_b2$q;
         open_delta_2to5$data_in = open_delta2$q;
+        floor$0 = floors[(0 * 32'h40)+:(64)];
+        rate$0 = rates[(0 * 32'h20)+:(32)];
+        maint$0 = maints[(0 * 32'h60)+:(96)];
+        floor$1 = floors[(1 * 32'h40)+:(64)];
+        rate$1 = rates[(1 * 32'h20)+:(32)];
+        maint$1 = maints[(1 * 32'h60)+:(96)];
+        floor$2 = floors[(2 * 32'h40)+:(64)];
+        rate$2 = rates[(2 * 32'h20)+:(32)];
+        maint$2 = maints[(2 * 32'h60)+:(96)];
+        floor$3 = floors[(3 * 32'h40)+:(64)];
+        rate$3 = rates[(3 * 32'h20)+:(32)];
+        maint$3 = maints[(3 * 32'h60)+:(96)];
+        floor$4 = floors[(4 * 32'h40)+:(64)];
+        rate$4 = rates[(4 * 32'h20)+:(32)];
+        maint$4 = maints[(4 * 32'h60)+:(96)];
+        floor$5 = floors[(5 * 32'h40)+:(64)];
+        rate$5 = rates[(5 * 32'h20)+:(32)];
+        maint$5 = maints[(5 * 32'h60)+:(96)];
+        floor$6 = floors[(6 * 32'h40)+:(64)];
+        rate$6 = rates[(6 * 32'h20)+:(32)];
+        maint$6 = maints[(6 * 32'h60)+:(96)];
+        floor$7 = floors[(7 * 32'h40)+:(64)];
+        rate$7 = rates[(7 * 32'h20)+:(32)];
+        maint$7 = maints[(7 * 32'h60)+:(96)];
+        floor$8 = floors[(8 * 32'h40)+:(64)];
+        rate$8 = rates[(8 * 32'h20)+:(32)];
+        maint$8 = maints[(8 * 32'h60)+:(96)];
+        floor$9 = floors[(9 * 32'h40)+:(64)];
+        rate$9 = rates[(9 * 32'h20)+:(32)];
+        maint$9 = maints[(9 * 32'h60)+:(96)];
+        floor$10 = floors[(10 * 32'h40)+:(64)];
+        rate$10 = rates[(10 * 32'h20)+:(32)];
+        maint$10 = maints[(10 * 32'h60)+:(96)];
+        floor$11 = floors[(11 * 32'h40)+:(64)];
+        rate$11 = rates[(11 * 32'h20)+:(32)];
+        maint$11 = maints[(11 * 32'h60)+:(96)];
+        floor$12 = floors[(12 * 32'h40)+:(64)];
+        rate$12 = rates[(12 * 32'h20)+:(32)];
+        maint$12 = maints[(12 * 32'h60)+:(96)];
+        floor$13 = floors[(13 * 32'h40)+:(64)];
+        rate$13 = rates[(13 * 32'h20)+:(32)];
+        maint$13 = maints[(13 * 32'h60)+:(96)];
+        floor$14 = floors[(14 * 32'h40)+:(64)];
+        rate$14 = rates[(14 * 32'h20)+:(32)];
+        maint$14 = maints[(14 * 32'h60)+:(96)];
+        floor$15 = floors[(15 * 32'h40)+:(64)];
+        rate$15 = rates[(15 * 32'h20)+:(32)];
+        maint$15 = maints[(15 * 32'h60)+:(96)];
         valid6$d = valid_2to5$data_out;
         account6$d = account_2to5$data_out;
         cost_a6$d = cost_a_2to5$data_out;
@@ -46836,94 +44783,100 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         notional_b_huge = |notional_b$p[(32'h40)+:(32)];
         tier_a6$d = 32'h0;
         tier_b6$d = 32'h0;
-        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floors$1))) begin
+        if ((tier_count > 0) & (notional_a_huge | (notional_a_low >= floor$0))) begin
+            tier_a6$d = tier_ids$0;
+        end
+        if ((tier_count > 0) & (notional_b_huge | (notional_b_low >= floor$0))) begin
+            tier_b6$d = tier_ids$0;
+        end
+        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floor$1))) begin
             tier_a6$d = tier_ids$1;
         end
-        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floors$1))) begin
+        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floor$1))) begin
             tier_b6$d = tier_ids$1;
         end
-        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floor$2))) begin
             tier_a6$d = tier_ids$2;
         end
-        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floor$2))) begin
             tier_b6$d = tier_ids$2;
         end
-        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floor$3))) begin
             tier_a6$d = tier_ids$3;
         end
-        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floor$3))) begin
             tier_b6$d = tier_ids$3;
         end
-        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floor$4))) begin
             tier_a6$d = tier_ids$4;
         end
-        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floor$4))) begin
             tier_b6$d = tier_ids$4;
         end
-        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floor$5))) begin
             tier_a6$d = tier_ids$5;
         end
-        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floor$5))) begin
             tier_b6$d = tier_ids$5;
         end
-        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floor$6))) begin
             tier_a6$d = tier_ids$6;
         end
-        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floor$6))) begin
             tier_b6$d = tier_ids$6;
         end
-        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floor$7))) begin
             tier_a6$d = tier_ids$7;
         end
-        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floor$7))) begin
             tier_b6$d = tier_ids$7;
         end
-        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floor$8))) begin
             tier_a6$d = tier_ids$8;
         end
-        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floor$8))) begin
             tier_b6$d = tier_ids$8;
         end
-        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floor$9))) begin
             tier_a6$d = tier_ids$9;
         end
-        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floor$9))) begin
             tier_b6$d = tier_ids$9;
         end
-        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floor$10))) begin
             tier_a6$d = tier_ids$10;
         end
-        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floor$10))) begin
             tier_b6$d = tier_ids$10;
         end
-        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floor$11))) begin
             tier_a6$d = tier_ids$11;
         end
-        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floor$11))) begin
             tier_b6$d = tier_ids$11;
         end
-        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floor$12))) begin
             tier_a6$d = tier_ids$12;
         end
-        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floor$12))) begin
             tier_b6$d = tier_ids$12;
         end
-        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floor$13))) begin
             tier_a6$d = tier_ids$13;
         end
-        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floor$13))) begin
             tier_b6$d = tier_ids$13;
         end
-        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floor$14))) begin
             tier_a6$d = tier_ids$14;
         end
-        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floor$14))) begin
             tier_b6$d = tier_ids$14;
         end
-        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floor$15))) begin
             tier_a6$d = tier_ids$15;
         end
-        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floor$15))) begin
             tier_b6$d = tier_ids$15;
         end
         valid7$d = valid6$q;
@@ -46932,129 +44885,129 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         equity_delta7$d = (signed_b6$q - cost_b6$q) - (signed_a6$q - cost_a6$q);
         notional_a7$d = notional_a6$q;
         notional_b7$d = notional_b6$q;
-        rate_a7$d = rates$0;
-        maint_a7$d = maints$0;
-        rate_b7$d = rates$0;
-        maint_b7$d = maints$0;
+        rate_a7$d = rate$0;
+        maint_a7$d = maint$0;
+        rate_b7$d = rate$0;
+        maint_b7$d = maint$0;
         if (tier_a6$q == 1) begin
-            rate_a7$d = rates$1;
-            maint_a7$d = maints$1;
+            rate_a7$d = rate$1;
+            maint_a7$d = maint$1;
         end
         if (tier_b6$q == 1) begin
-            rate_b7$d = rates$1;
-            maint_b7$d = maints$1;
+            rate_b7$d = rate$1;
+            maint_b7$d = maint$1;
         end
         if (tier_a6$q == 2) begin
-            rate_a7$d = rates$2;
-            maint_a7$d = maints$2;
+            rate_a7$d = rate$2;
+            maint_a7$d = maint$2;
         end
         if (tier_b6$q == 2) begin
-            rate_b7$d = rates$2;
-            maint_b7$d = maints$2;
+            rate_b7$d = rate$2;
+            maint_b7$d = maint$2;
         end
         if (tier_a6$q == 3) begin
-            rate_a7$d = rates$3;
-            maint_a7$d = maints$3;
+            rate_a7$d = rate$3;
+            maint_a7$d = maint$3;
         end
         if (tier_b6$q == 3) begin
-            rate_b7$d = rates$3;
-            maint_b7$d = maints$3;
+            rate_b7$d = rate$3;
+            maint_b7$d = maint$3;
         end
         if (tier_a6$q == 4) begin
-            rate_a7$d = rates$4;
-            maint_a7$d = maints$4;
+            rate_a7$d = rate$4;
+            maint_a7$d = maint$4;
         end
         if (tier_b6$q == 4) begin
-            rate_b7$d = rates$4;
-            maint_b7$d = maints$4;
+            rate_b7$d = rate$4;
+            maint_b7$d = maint$4;
         end
         if (tier_a6$q == 5) begin
-            rate_a7$d = rates$5;
-            maint_a7$d = maints$5;
+            rate_a7$d = rate$5;
+            maint_a7$d = maint$5;
         end
         if (tier_b6$q == 5) begin
-            rate_b7$d = rates$5;
-            maint_b7$d = maints$5;
+            rate_b7$d = rate$5;
+            maint_b7$d = maint$5;
         end
         if (tier_a6$q == 6) begin
-            rate_a7$d = rates$6;
-            maint_a7$d = maints$6;
+            rate_a7$d = rate$6;
+            maint_a7$d = maint$6;
         end
         if (tier_b6$q == 6) begin
-            rate_b7$d = rates$6;
-            maint_b7$d = maints$6;
+            rate_b7$d = rate$6;
+            maint_b7$d = maint$6;
         end
         if (tier_a6$q == 7) begin
-            rate_a7$d = rates$7;
-            maint_a7$d = maints$7;
+            rate_a7$d = rate$7;
+            maint_a7$d = maint$7;
         end
         if (tier_b6$q == 7) begin
-            rate_b7$d = rates$7;
-            maint_b7$d = maints$7;
+            rate_b7$d = rate$7;
+            maint_b7$d = maint$7;
         end
         if (tier_a6$q == 8) begin
-            rate_a7$d = rates$8;
-            maint_a7$d = maints$8;
+            rate_a7$d = rate$8;
+            maint_a7$d = maint$8;
         end
         if (tier_b6$q == 8) begin
-            rate_b7$d = rates$8;
-            maint_b7$d = maints$8;
+            rate_b7$d = rate$8;
+            maint_b7$d = maint$8;
         end
         if (tier_a6$q == 9) begin
-            rate_a7$d = rates$9;
-            maint_a7$d = maints$9;
+            rate_a7$d = rate$9;
+            maint_a7$d = maint$9;
         end
         if (tier_b6$q == 9) begin
-            rate_b7$d = rates$9;
-            maint_b7$d = maints$9;
+            rate_b7$d = rate$9;
+            maint_b7$d = maint$9;
         end
         if (tier_a6$q == 10) begin
-            rate_a7$d = rates$10;
-            maint_a7$d = maints$10;
+            rate_a7$d = rate$10;
+            maint_a7$d = maint$10;
         end
         if (tier_b6$q == 10) begin
-            rate_b7$d = rates$10;
-            maint_b7$d = maints$10;
+            rate_b7$d = rate$10;
+            maint_b7$d = maint$10;
         end
         if (tier_a6$q == 11) begin
-            rate_a7$d = rates$11;
-            maint_a7$d = maints$11;
+            rate_a7$d = rate$11;
+            maint_a7$d = maint$11;
         end
         if (tier_b6$q == 11) begin
-            rate_b7$d = rates$11;
-            maint_b7$d = maints$11;
+            rate_b7$d = rate$11;
+            maint_b7$d = maint$11;
         end
         if (tier_a6$q == 12) begin
-            rate_a7$d = rates$12;
-            maint_a7$d = maints$12;
+            rate_a7$d = rate$12;
+            maint_a7$d = maint$12;
         end
         if (tier_b6$q == 12) begin
-            rate_b7$d = rates$12;
-            maint_b7$d = maints$12;
+            rate_b7$d = rate$12;
+            maint_b7$d = maint$12;
         end
         if (tier_a6$q == 13) begin
-            rate_a7$d = rates$13;
-            maint_a7$d = maints$13;
+            rate_a7$d = rate$13;
+            maint_a7$d = maint$13;
         end
         if (tier_b6$q == 13) begin
-            rate_b7$d = rates$13;
-            maint_b7$d = maints$13;
+            rate_b7$d = rate$13;
+            maint_b7$d = maint$13;
         end
         if (tier_a6$q == 14) begin
-            rate_a7$d = rates$14;
-            maint_a7$d = maints$14;
+            rate_a7$d = rate$14;
+            maint_a7$d = maint$14;
         end
         if (tier_b6$q == 14) begin
-            rate_b7$d = rates$14;
-            maint_b7$d = maints$14;
+            rate_b7$d = rate$14;
+            maint_b7$d = maint$14;
         end
         if (tier_a6$q == 15) begin
-            rate_a7$d = rates$15;
-            maint_a7$d = maints$15;
+            rate_a7$d = rate$15;
+            maint_a7$d = maint$15;
         end
         if (tier_b6$q == 15) begin
-            rate_b7$d = rates$15;
-            maint_b7$d = maints$15;
+            rate_b7$d = rate$15;
+            maint_b7$d = maint$15;
         end
         term_a$a = notional_a7$q;
         term_a$b = rate_a7$q;
@@ -47130,6 +45083,8 @@ module top$lanes$5(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         flags$write = raise;
         flags$read = flag_read;
         flag_empty = flags$empty;
+        fault$d = fault$q | flags$full | flags$overflow | flags$underflow;
+        queue_fault = fault$q;
         flag_data = flags$data_out;
         position_account$write_address = ((slot1$q) & 15'h7fff);
         position_qv$write_address = ((slot1$q) & 15'h7fff);
@@ -48517,6 +46472,25 @@ module top$lanes$5$equity_e6_14(d,q,clock);
     end
           
 endmodule // top$lanes$5$equity_e6_14
+
+
+module top$lanes$5$fault(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lanes$5$fault
 
 
 module top$lanes$5$flags(clock,read,data_out,empty,almost_empty,underflow,write,data_in,full,almost_full,overflow);
@@ -53754,7 +51728,7 @@ module top$lanes$5$warn_level$product(d,q,clock);
 endmodule // top$lanes$5$warn_level$product
 
 
-module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors$0,floors$1,floors$2,floors$3,floors$4,floors$5,floors$6,floors$7,floors$8,floors$9,floors$10,floors$11,floors$12,floors$13,floors$14,floors$15,rates$0,rates$1,rates$2,rates$3,rates$4,rates$5,rates$6,rates$7,rates$8,rates$9,rates$10,rates$11,rates$12,rates$13,rates$14,rates$15,maints$0,maints$1,maints$2,maints$3,maints$4,maints$5,maints$6,maints$7,maints$8,maints$9,maints$10,maints$11,maints$12,maints$13,maints$14,maints$15,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled);
+module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
     
     // Module arguments
     input wire  clock;
@@ -53769,54 +51743,9 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     input wire  [63:0] new_cost;
     input wire  [63:0] seq;
     input wire  [4:0] tier_count;
-    input wire  [63:0] floors$0;
-    input wire  [63:0] floors$1;
-    input wire  [63:0] floors$2;
-    input wire  [63:0] floors$3;
-    input wire  [63:0] floors$4;
-    input wire  [63:0] floors$5;
-    input wire  [63:0] floors$6;
-    input wire  [63:0] floors$7;
-    input wire  [63:0] floors$8;
-    input wire  [63:0] floors$9;
-    input wire  [63:0] floors$10;
-    input wire  [63:0] floors$11;
-    input wire  [63:0] floors$12;
-    input wire  [63:0] floors$13;
-    input wire  [63:0] floors$14;
-    input wire  [63:0] floors$15;
-    input wire  [31:0] rates$0;
-    input wire  [31:0] rates$1;
-    input wire  [31:0] rates$2;
-    input wire  [31:0] rates$3;
-    input wire  [31:0] rates$4;
-    input wire  [31:0] rates$5;
-    input wire  [31:0] rates$6;
-    input wire  [31:0] rates$7;
-    input wire  [31:0] rates$8;
-    input wire  [31:0] rates$9;
-    input wire  [31:0] rates$10;
-    input wire  [31:0] rates$11;
-    input wire  [31:0] rates$12;
-    input wire  [31:0] rates$13;
-    input wire  [31:0] rates$14;
-    input wire  [31:0] rates$15;
-    input wire  [95:0] maints$0;
-    input wire  [95:0] maints$1;
-    input wire  [95:0] maints$2;
-    input wire  [95:0] maints$3;
-    input wire  [95:0] maints$4;
-    input wire  [95:0] maints$5;
-    input wire  [95:0] maints$6;
-    input wire  [95:0] maints$7;
-    input wire  [95:0] maints$8;
-    input wire  [95:0] maints$9;
-    input wire  [95:0] maints$10;
-    input wire  [95:0] maints$11;
-    input wire  [95:0] maints$12;
-    input wire  [95:0] maints$13;
-    input wire  [95:0] maints$14;
-    input wire  [95:0] maints$15;
+    input wire  [1023:0] floors;
+    input wire  [511:0] rates;
+    input wire  [1535:0] maints;
     input wire  [31:0] warn_bps;
     input wire  [63:0] cycle;
     input wire  [7:0] range_address;
@@ -53837,6 +51766,7 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     output reg  [383:0] flag_data;
     output reg  [7:0] counted_update;
     output reg  [7:0] stalled;
+    output reg  queue_fault;
     
     // Constant declarations
     localparam  op_price = 8'h1;
@@ -53936,6 +51866,9 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  [7:0] in_flight$d;
     wire  [7:0] in_flight$q;
     reg  in_flight$clock;
+    reg  fault$d;
+    wire  fault$q;
+    reg  fault$clock;
     reg  [31:0] accounts$d;
     wire  [31:0] accounts$q;
     reg  accounts$clock;
@@ -54195,6 +52128,54 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  state18$clock;
     
     // Local signals
+    reg  [63:0] floor$0;
+    reg  [63:0] floor$1;
+    reg  [63:0] floor$2;
+    reg  [63:0] floor$3;
+    reg  [63:0] floor$4;
+    reg  [63:0] floor$5;
+    reg  [63:0] floor$6;
+    reg  [63:0] floor$7;
+    reg  [63:0] floor$8;
+    reg  [63:0] floor$9;
+    reg  [63:0] floor$10;
+    reg  [63:0] floor$11;
+    reg  [63:0] floor$12;
+    reg  [63:0] floor$13;
+    reg  [63:0] floor$14;
+    reg  [63:0] floor$15;
+    reg  [31:0] rate$0;
+    reg  [31:0] rate$1;
+    reg  [31:0] rate$2;
+    reg  [31:0] rate$3;
+    reg  [31:0] rate$4;
+    reg  [31:0] rate$5;
+    reg  [31:0] rate$6;
+    reg  [31:0] rate$7;
+    reg  [31:0] rate$8;
+    reg  [31:0] rate$9;
+    reg  [31:0] rate$10;
+    reg  [31:0] rate$11;
+    reg  [31:0] rate$12;
+    reg  [31:0] rate$13;
+    reg  [31:0] rate$14;
+    reg  [31:0] rate$15;
+    reg  [95:0] maint$0;
+    reg  [95:0] maint$1;
+    reg  [95:0] maint$2;
+    reg  [95:0] maint$3;
+    reg  [95:0] maint$4;
+    reg  [95:0] maint$5;
+    reg  [95:0] maint$6;
+    reg  [95:0] maint$7;
+    reg  [95:0] maint$8;
+    reg  [95:0] maint$9;
+    reg  [95:0] maint$10;
+    reg  [95:0] maint$11;
+    reg  [95:0] maint$12;
+    reg  [95:0] maint$13;
+    reg  [95:0] maint$14;
+    reg  [95:0] maint$15;
     reg  issue;
     reg  reads_position;
     reg  takes_new_position;
@@ -54304,6 +52285,11 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         .d(in_flight$d),
         .q(in_flight$q),
         .clock(in_flight$clock)
+    );
+    top$lanes$6$fault fault(
+        .d(fault$d),
+        .q(fault$q),
+        .clock(fault$clock)
     );
     top$lanes$6$accounts accounts(
         .d(accounts$d),
@@ -54766,6 +52752,7 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$clock = clock;
         remaining$clock = clock;
         in_flight$clock = clock;
+        fault$clock = clock;
         accounts$clock = clock;
         valid1$clock = clock;
         slot1$clock = clock;
@@ -54826,6 +52813,7 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$d = cursor$q;
         remaining$d = remaining$q;
         in_flight$d = in_flight$q;
+        fault$d = fault$q;
         accounts$d = accounts$q;
         valid1$d = valid1$q;
         slot1$d = slot1$q;
@@ -54992,6 +52980,54 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cost_a_2to5$data_in = cost_a2$q;
         cost_b_2to5$data_in = cost_b2$q;
         open_delta_2to5$data_in = open_delta2$q;
+        floor$0 = floors[(0 * 32'h40)+:(64)];
+        rate$0 = rates[(0 * 32'h20)+:(32)];
+        maint$0 = maints[(0 * 32'h60)+:(96)];
+        floor$1 = floors[(1 * 32'h40)+:(64)];
+        rate$1 = rates[(1 * 32'h20)+:(32)];
+        maint$1 = maints[(1 * 32'h60)+:(96)];
+        floor$2 = floors[(2 * 32'h40)+:(64)];
+        rate$2 = rates[(2 * 32'h20)+:(32)];
+        maint$2 = maints[(2 * 32'h60)+:(96)];
+        floor$3 = floors[(3 * 32'h40)+:(64)];
+        rate$3 = rates[(3 * 32'h20)+:(32)];
+        maint$3 = maints[(3 * 32'h60)+:(96)];
+        floor$4 = floors[(4 * 32'h40)+:(64)];
+        rate$4 = rates[(4 * 32'h20)+:(32)];
+        maint$4 = maints[(4 * 32'h60)+:(96)];
+        floor$5 = floors[(5 * 32'h40)+:(64)];
+        rate$5 = rates[(5 * 32'h20)+:(32)];
+        maint$5 = maints[(5 * 32'h60)+:(96)];
+        floor$6 = floors[(6 * 32'h40)+:(64)];
+        rate$6 = rates[(6 * 32'h20)+:(32)];
+        maint$6 = maints[(6 * 32'h60)+:(96)];
+        floor$7 = floors[(7 * 32'h40)+:(64)];
+        rate$7 = rates[(7 * 32'h20)+:(32)];
+        maint$7 = maints[(7 * 32'h60)+:(96)];
+        floor$8 = floors[(8 * 32'h40)+:(64)];
+        rate$8 = rates[(8 * 32'h20)+:(32)];
+        maint$8 = maints[(8 * 32'h60)+:(96)];
+        floor$9 = floors[(9 * 32'h40)+:(64)];
+        rate$9 = rates[(9 * 32'h20)+:(32)];
+        maint$9 = maints[(9 * 32'h60)+:(96)];
+        floor$10 = floors[(10 * 32'h40)+:(64)];
+        rate$10 = rates[(10 * 32'h20)+:(32)];
+        maint$10 = maints[(10 * 32'h60)+:(96)];
+        floor$11 = floors[(11 * 32'h40)+:(64)];
+        rate$11 = rates[(11 * 32'h20)+:(32)];
+        maint$11 = maints[(11 * 32'h60)+:(96)];
+        floor$12 = floors[(12 * 32'h40)+:(64)];
+        rate$12 = rates[(12 * 32'h20)+:(32)];
+        maint$12 = maints[(12 * 32'h60)+:(96)];
+        floor$13 = floors[(13 * 32'h40)+:(64)];
+        rate$13 = rates[(13 * 32'h20)+:(32)];
+        maint$13 = maints[(13 * 32'h60)+:(96)];
+        floor$14 = floors[(14 * 32'h40)+:(64)];
+        rate$14 = rates[(14 * 32'h20)+:(32)];
+        maint$14 = maints[(14 * 32'h60)+:(96)];
+        floor$15 = floors[(15 * 32'h40)+:(64)];
+        rate$15 = rates[(15 * 32'h20)+:(32)];
+        maint$15 = maints[(15 * 32'h60)+:(96)];
         valid6$d = valid_2to5$data_out;
         account6$d = account_2to5$data_out;
         cost_a6$d = cost_a_2to5$data_out;
@@ -55013,94 +53049,100 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         notional_b_huge = |notional_b$p[(32'h40)+:(32)];
         tier_a6$d = 32'h0;
         tier_b6$d = 32'h0;
-        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floors$1))) begin
+        if ((tier_count > 0) & (notional_a_huge | (notional_a_low >= floor$0))) begin
+            tier_a6$d = tier_ids$0;
+        end
+        if ((tier_count > 0) & (notional_b_huge | (notional_b_low >= floor$0))) begin
+            tier_b6$d = tier_ids$0;
+        end
+        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floor$1))) begin
             tier_a6$d = tier_ids$1;
         end
-        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floors$1))) begin
+        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floor$1))) begin
             tier_b6$d = tier_ids$1;
         end
-        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floor$2))) begin
             tier_a6$d = tier_ids$2;
         end
-        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floor$2))) begin
             tier_b6$d = tier_ids$2;
         end
-        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floor$3))) begin
             tier_a6$d = tier_ids$3;
         end
-        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floor$3))) begin
             tier_b6$d = tier_ids$3;
         end
-        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floor$4))) begin
             tier_a6$d = tier_ids$4;
         end
-        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floor$4))) begin
             tier_b6$d = tier_ids$4;
         end
-        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floor$5))) begin
             tier_a6$d = tier_ids$5;
         end
-        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floor$5))) begin
             tier_b6$d = tier_ids$5;
         end
-        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floor$6))) begin
             tier_a6$d = tier_ids$6;
         end
-        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floor$6))) begin
             tier_b6$d = tier_ids$6;
         end
-        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floor$7))) begin
             tier_a6$d = tier_ids$7;
         end
-        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floor$7))) begin
             tier_b6$d = tier_ids$7;
         end
-        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floor$8))) begin
             tier_a6$d = tier_ids$8;
         end
-        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floor$8))) begin
             tier_b6$d = tier_ids$8;
         end
-        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floor$9))) begin
             tier_a6$d = tier_ids$9;
         end
-        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floor$9))) begin
             tier_b6$d = tier_ids$9;
         end
-        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floor$10))) begin
             tier_a6$d = tier_ids$10;
         end
-        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floor$10))) begin
             tier_b6$d = tier_ids$10;
         end
-        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floor$11))) begin
             tier_a6$d = tier_ids$11;
         end
-        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floor$11))) begin
             tier_b6$d = tier_ids$11;
         end
-        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floor$12))) begin
             tier_a6$d = tier_ids$12;
         end
-        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floor$12))) begin
             tier_b6$d = tier_ids$12;
         end
-        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floor$13))) begin
             tier_a6$d = tier_ids$13;
         end
-        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floor$13))) begin
             tier_b6$d = tier_ids$13;
         end
-        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floor$14))) begin
             tier_a6$d = tier_ids$14;
         end
-        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floor$14))) begin
             tier_b6$d = tier_ids$14;
         end
-        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floor$15))) begin
             tier_a6$d = tier_ids$15;
         end
-        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floor$15))) begin
             tier_b6$d = tier_ids$15;
         end
         valid7$d = valid6$q;
@@ -55109,129 +53151,129 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         equity_delta7$d = (signed_b6$q - cost_b6$q) - (signed_a6$q - cost_a6$q);
         notional_a7$d = notional_a6$q;
         notional_b7$d = notional_b6$q;
-        rate_a7$d = rates$0;
-        maint_a7$d = maints$0;
-        rate_b7$d = rates$0;
-        maint_b7$d = maints$0;
+        rate_a7$d = rate$0;
+        maint_a7$d = maint$0;
+        rate_b7$d = rate$0;
+        maint_b7$d = maint$0;
         if (tier_a6$q == 1) begin
-            rate_a7$d = rates$1;
-            maint_a7$d = maints$1;
+            rate_a7$d = rate$1;
+            maint_a7$d = maint$1;
         end
         if (tier_b6$q == 1) begin
-            rate_b7$d = rates$1;
-            maint_b7$d = maints$1;
+            rate_b7$d = rate$1;
+            maint_b7$d = maint$1;
         end
         if (tier_a6$q == 2) begin
-            rate_a7$d = rates$2;
-            maint_a7$d = maints$2;
+            rate_a7$d = rate$2;
+            maint_a7$d = maint$2;
         end
         if (tier_b6$q == 2) begin
-            rate_b7$d = rates$2;
-            maint_b7$d = maints$2;
+            rate_b7$d = rate$2;
+            maint_b7$d = maint$2;
         end
         if (tier_a6$q == 3) begin
-            rate_a7$d = rates$3;
-            maint_a7$d = maints$3;
+            rate_a7$d = rate$3;
+            maint_a7$d = maint$3;
         end
         if (tier_b6$q == 3) begin
-            rate_b7$d = rates$3;
-            maint_b7$d = maints$3;
+            rate_b7$d = rate$3;
+            maint_b7$d = maint$3;
         end
         if (tier_a6$q == 4) begin
-            rate_a7$d = rates$4;
-            maint_a7$d = maints$4;
+            rate_a7$d = rate$4;
+            maint_a7$d = maint$4;
         end
         if (tier_b6$q == 4) begin
-            rate_b7$d = rates$4;
-            maint_b7$d = maints$4;
+            rate_b7$d = rate$4;
+            maint_b7$d = maint$4;
         end
         if (tier_a6$q == 5) begin
-            rate_a7$d = rates$5;
-            maint_a7$d = maints$5;
+            rate_a7$d = rate$5;
+            maint_a7$d = maint$5;
         end
         if (tier_b6$q == 5) begin
-            rate_b7$d = rates$5;
-            maint_b7$d = maints$5;
+            rate_b7$d = rate$5;
+            maint_b7$d = maint$5;
         end
         if (tier_a6$q == 6) begin
-            rate_a7$d = rates$6;
-            maint_a7$d = maints$6;
+            rate_a7$d = rate$6;
+            maint_a7$d = maint$6;
         end
         if (tier_b6$q == 6) begin
-            rate_b7$d = rates$6;
-            maint_b7$d = maints$6;
+            rate_b7$d = rate$6;
+            maint_b7$d = maint$6;
         end
         if (tier_a6$q == 7) begin
-            rate_a7$d = rates$7;
-            maint_a7$d = maints$7;
+            rate_a7$d = rate$7;
+            maint_a7$d = maint$7;
         end
         if (tier_b6$q == 7) begin
-            rate_b7$d = rates$7;
-            maint_b7$d = maints$7;
+            rate_b7$d = rate$7;
+            maint_b7$d = maint$7;
         end
         if (tier_a6$q == 8) begin
-            rate_a7$d = rates$8;
-            maint_a7$d = maints$8;
+            rate_a7$d = rate$8;
+            maint_a7$d = maint$8;
         end
         if (tier_b6$q == 8) begin
-            rate_b7$d = rates$8;
-            maint_b7$d = maints$8;
+            rate_b7$d = rate$8;
+            maint_b7$d = maint$8;
         end
         if (tier_a6$q == 9) begin
-            rate_a7$d = rates$9;
-            maint_a7$d = maints$9;
+            rate_a7$d = rate$9;
+            maint_a7$d = maint$9;
         end
         if (tier_b6$q == 9) begin
-            rate_b7$d = rates$9;
-            maint_b7$d = maints$9;
+            rate_b7$d = rate$9;
+            maint_b7$d = maint$9;
         end
         if (tier_a6$q == 10) begin
-            rate_a7$d = rates$10;
-            maint_a7$d = maints$10;
+            rate_a7$d = rate$10;
+            maint_a7$d = maint$10;
         end
         if (tier_b6$q == 10) begin
-            rate_b7$d = rates$10;
-            maint_b7$d = maints$10;
+            rate_b7$d = rate$10;
+            maint_b7$d = maint$10;
         end
         if (tier_a6$q == 11) begin
-            rate_a7$d = rates$11;
-            maint_a7$d = maints$11;
+            rate_a7$d = rate$11;
+            maint_a7$d = maint$11;
         end
         if (tier_b6$q == 11) begin
-            rate_b7$d = rates$11;
-            maint_b7$d = maints$11;
+            rate_b7$d = rate$11;
+            maint_b7$d = maint$11;
         end
         if (tier_a6$q == 12) begin
-            rate_a7$d = rates$12;
-            maint_a7$d = maints$12;
+            rate_a7$d = rate$12;
+            maint_a7$d = maint$12;
         end
         if (tier_b6$q == 12) begin
-            rate_b7$d = rates$12;
-            maint_b7$d = maints$12;
+            rate_b7$d = rate$12;
+            maint_b7$d = maint$12;
         end
         if (tier_a6$q == 13) begin
-            rate_a7$d = rates$13;
-            maint_a7$d = maints$13;
+            rate_a7$d = rate$13;
+            maint_a7$d = maint$13;
         end
         if (tier_b6$q == 13) begin
-            rate_b7$d = rates$13;
-            maint_b7$d = maints$13;
+            rate_b7$d = rate$13;
+            maint_b7$d = maint$13;
         end
         if (tier_a6$q == 14) begin
-            rate_a7$d = rates$14;
-            maint_a7$d = maints$14;
+            rate_a7$d = rate$14;
+            maint_a7$d = maint$14;
         end
         if (tier_b6$q == 14) begin
-            rate_b7$d = rates$14;
-            maint_b7$d = maints$14;
+            rate_b7$d = rate$14;
+            maint_b7$d = maint$14;
         end
         if (tier_a6$q == 15) begin
-            rate_a7$d = rates$15;
-            maint_a7$d = maints$15;
+            rate_a7$d = rate$15;
+            maint_a7$d = maint$15;
         end
         if (tier_b6$q == 15) begin
-            rate_b7$d = rates$15;
-            maint_b7$d = maints$15;
+            rate_b7$d = rate$15;
+            maint_b7$d = maint$15;
         end
         term_a$a = notional_a7$q;
         term_a$b = rate_a7$q;
@@ -55307,6 +53349,8 @@ module top$lanes$6(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         flags$write = raise;
         flags$read = flag_read;
         flag_empty = flags$empty;
+        fault$d = fault$q | flags$full | flags$overflow | flags$underflow;
+        queue_fault = fault$q;
         flag_data = flags$data_out;
         position_account$write_address = ((slot1$q) & 15'h7fff);
         position_qv$write_address = ((slot1$q) & 15'h7fff);
@@ -56694,6 +54738,25 @@ module top$lanes$6$equity_e6_14(d,q,clock);
     end
           
 endmodule // top$lanes$6$equity_e6_14
+
+
+module top$lanes$6$fault(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lanes$6$fault
 
 
 module top$lanes$6$flags(clock,read,data_out,empty,almost_empty,underflow,write,data_in,full,almost_full,overflow);
@@ -61931,7 +59994,7 @@ module top$lanes$6$warn_level$product(d,q,clock);
 endmodule // top$lanes$6$warn_level$product
 
 
-module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors$0,floors$1,floors$2,floors$3,floors$4,floors$5,floors$6,floors$7,floors$8,floors$9,floors$10,floors$11,floors$12,floors$13,floors$14,floors$15,rates$0,rates$1,rates$2,rates$3,rates$4,rates$5,rates$6,rates$7,rates$8,rates$9,rates$10,rates$11,rates$12,rates$13,rates$14,rates$15,maints$0,maints$1,maints$2,maints$3,maints$4,maints$5,maints$6,maints$7,maints$8,maints$9,maints$10,maints$11,maints$12,maints$13,maints$14,maints$15,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled);
+module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
     
     // Module arguments
     input wire  clock;
@@ -61946,54 +60009,9 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     input wire  [63:0] new_cost;
     input wire  [63:0] seq;
     input wire  [4:0] tier_count;
-    input wire  [63:0] floors$0;
-    input wire  [63:0] floors$1;
-    input wire  [63:0] floors$2;
-    input wire  [63:0] floors$3;
-    input wire  [63:0] floors$4;
-    input wire  [63:0] floors$5;
-    input wire  [63:0] floors$6;
-    input wire  [63:0] floors$7;
-    input wire  [63:0] floors$8;
-    input wire  [63:0] floors$9;
-    input wire  [63:0] floors$10;
-    input wire  [63:0] floors$11;
-    input wire  [63:0] floors$12;
-    input wire  [63:0] floors$13;
-    input wire  [63:0] floors$14;
-    input wire  [63:0] floors$15;
-    input wire  [31:0] rates$0;
-    input wire  [31:0] rates$1;
-    input wire  [31:0] rates$2;
-    input wire  [31:0] rates$3;
-    input wire  [31:0] rates$4;
-    input wire  [31:0] rates$5;
-    input wire  [31:0] rates$6;
-    input wire  [31:0] rates$7;
-    input wire  [31:0] rates$8;
-    input wire  [31:0] rates$9;
-    input wire  [31:0] rates$10;
-    input wire  [31:0] rates$11;
-    input wire  [31:0] rates$12;
-    input wire  [31:0] rates$13;
-    input wire  [31:0] rates$14;
-    input wire  [31:0] rates$15;
-    input wire  [95:0] maints$0;
-    input wire  [95:0] maints$1;
-    input wire  [95:0] maints$2;
-    input wire  [95:0] maints$3;
-    input wire  [95:0] maints$4;
-    input wire  [95:0] maints$5;
-    input wire  [95:0] maints$6;
-    input wire  [95:0] maints$7;
-    input wire  [95:0] maints$8;
-    input wire  [95:0] maints$9;
-    input wire  [95:0] maints$10;
-    input wire  [95:0] maints$11;
-    input wire  [95:0] maints$12;
-    input wire  [95:0] maints$13;
-    input wire  [95:0] maints$14;
-    input wire  [95:0] maints$15;
+    input wire  [1023:0] floors;
+    input wire  [511:0] rates;
+    input wire  [1535:0] maints;
     input wire  [31:0] warn_bps;
     input wire  [63:0] cycle;
     input wire  [7:0] range_address;
@@ -62014,6 +60032,7 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     output reg  [383:0] flag_data;
     output reg  [7:0] counted_update;
     output reg  [7:0] stalled;
+    output reg  queue_fault;
     
     // Constant declarations
     localparam  op_price = 8'h1;
@@ -62113,6 +60132,9 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  [7:0] in_flight$d;
     wire  [7:0] in_flight$q;
     reg  in_flight$clock;
+    reg  fault$d;
+    wire  fault$q;
+    reg  fault$clock;
     reg  [31:0] accounts$d;
     wire  [31:0] accounts$q;
     reg  accounts$clock;
@@ -62372,6 +60394,54 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
     reg  state18$clock;
     
     // Local signals
+    reg  [63:0] floor$0;
+    reg  [63:0] floor$1;
+    reg  [63:0] floor$2;
+    reg  [63:0] floor$3;
+    reg  [63:0] floor$4;
+    reg  [63:0] floor$5;
+    reg  [63:0] floor$6;
+    reg  [63:0] floor$7;
+    reg  [63:0] floor$8;
+    reg  [63:0] floor$9;
+    reg  [63:0] floor$10;
+    reg  [63:0] floor$11;
+    reg  [63:0] floor$12;
+    reg  [63:0] floor$13;
+    reg  [63:0] floor$14;
+    reg  [63:0] floor$15;
+    reg  [31:0] rate$0;
+    reg  [31:0] rate$1;
+    reg  [31:0] rate$2;
+    reg  [31:0] rate$3;
+    reg  [31:0] rate$4;
+    reg  [31:0] rate$5;
+    reg  [31:0] rate$6;
+    reg  [31:0] rate$7;
+    reg  [31:0] rate$8;
+    reg  [31:0] rate$9;
+    reg  [31:0] rate$10;
+    reg  [31:0] rate$11;
+    reg  [31:0] rate$12;
+    reg  [31:0] rate$13;
+    reg  [31:0] rate$14;
+    reg  [31:0] rate$15;
+    reg  [95:0] maint$0;
+    reg  [95:0] maint$1;
+    reg  [95:0] maint$2;
+    reg  [95:0] maint$3;
+    reg  [95:0] maint$4;
+    reg  [95:0] maint$5;
+    reg  [95:0] maint$6;
+    reg  [95:0] maint$7;
+    reg  [95:0] maint$8;
+    reg  [95:0] maint$9;
+    reg  [95:0] maint$10;
+    reg  [95:0] maint$11;
+    reg  [95:0] maint$12;
+    reg  [95:0] maint$13;
+    reg  [95:0] maint$14;
+    reg  [95:0] maint$15;
     reg  issue;
     reg  reads_position;
     reg  takes_new_position;
@@ -62481,6 +60551,11 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         .d(in_flight$d),
         .q(in_flight$q),
         .clock(in_flight$clock)
+    );
+    top$lanes$7$fault fault(
+        .d(fault$d),
+        .q(fault$q),
+        .clock(fault$clock)
     );
     top$lanes$7$accounts accounts(
         .d(accounts$d),
@@ -62943,6 +61018,7 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$clock = clock;
         remaining$clock = clock;
         in_flight$clock = clock;
+        fault$clock = clock;
         accounts$clock = clock;
         valid1$clock = clock;
         slot1$clock = clock;
@@ -63003,6 +61079,7 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cursor$d = cursor$q;
         remaining$d = remaining$q;
         in_flight$d = in_flight$q;
+        fault$d = fault$q;
         accounts$d = accounts$q;
         valid1$d = valid1$q;
         slot1$d = slot1$q;
@@ -63169,6 +61246,54 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         cost_a_2to5$data_in = cost_a2$q;
         cost_b_2to5$data_in = cost_b2$q;
         open_delta_2to5$data_in = open_delta2$q;
+        floor$0 = floors[(0 * 32'h40)+:(64)];
+        rate$0 = rates[(0 * 32'h20)+:(32)];
+        maint$0 = maints[(0 * 32'h60)+:(96)];
+        floor$1 = floors[(1 * 32'h40)+:(64)];
+        rate$1 = rates[(1 * 32'h20)+:(32)];
+        maint$1 = maints[(1 * 32'h60)+:(96)];
+        floor$2 = floors[(2 * 32'h40)+:(64)];
+        rate$2 = rates[(2 * 32'h20)+:(32)];
+        maint$2 = maints[(2 * 32'h60)+:(96)];
+        floor$3 = floors[(3 * 32'h40)+:(64)];
+        rate$3 = rates[(3 * 32'h20)+:(32)];
+        maint$3 = maints[(3 * 32'h60)+:(96)];
+        floor$4 = floors[(4 * 32'h40)+:(64)];
+        rate$4 = rates[(4 * 32'h20)+:(32)];
+        maint$4 = maints[(4 * 32'h60)+:(96)];
+        floor$5 = floors[(5 * 32'h40)+:(64)];
+        rate$5 = rates[(5 * 32'h20)+:(32)];
+        maint$5 = maints[(5 * 32'h60)+:(96)];
+        floor$6 = floors[(6 * 32'h40)+:(64)];
+        rate$6 = rates[(6 * 32'h20)+:(32)];
+        maint$6 = maints[(6 * 32'h60)+:(96)];
+        floor$7 = floors[(7 * 32'h40)+:(64)];
+        rate$7 = rates[(7 * 32'h20)+:(32)];
+        maint$7 = maints[(7 * 32'h60)+:(96)];
+        floor$8 = floors[(8 * 32'h40)+:(64)];
+        rate$8 = rates[(8 * 32'h20)+:(32)];
+        maint$8 = maints[(8 * 32'h60)+:(96)];
+        floor$9 = floors[(9 * 32'h40)+:(64)];
+        rate$9 = rates[(9 * 32'h20)+:(32)];
+        maint$9 = maints[(9 * 32'h60)+:(96)];
+        floor$10 = floors[(10 * 32'h40)+:(64)];
+        rate$10 = rates[(10 * 32'h20)+:(32)];
+        maint$10 = maints[(10 * 32'h60)+:(96)];
+        floor$11 = floors[(11 * 32'h40)+:(64)];
+        rate$11 = rates[(11 * 32'h20)+:(32)];
+        maint$11 = maints[(11 * 32'h60)+:(96)];
+        floor$12 = floors[(12 * 32'h40)+:(64)];
+        rate$12 = rates[(12 * 32'h20)+:(32)];
+        maint$12 = maints[(12 * 32'h60)+:(96)];
+        floor$13 = floors[(13 * 32'h40)+:(64)];
+        rate$13 = rates[(13 * 32'h20)+:(32)];
+        maint$13 = maints[(13 * 32'h60)+:(96)];
+        floor$14 = floors[(14 * 32'h40)+:(64)];
+        rate$14 = rates[(14 * 32'h20)+:(32)];
+        maint$14 = maints[(14 * 32'h60)+:(96)];
+        floor$15 = floors[(15 * 32'h40)+:(64)];
+        rate$15 = rates[(15 * 32'h20)+:(32)];
+        maint$15 = maints[(15 * 32'h60)+:(96)];
         valid6$d = valid_2to5$data_out;
         account6$d = account_2to5$data_out;
         cost_a6$d = cost_a_2to5$data_out;
@@ -63190,94 +61315,100 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         notional_b_huge = |notional_b$p[(32'h40)+:(32)];
         tier_a6$d = 32'h0;
         tier_b6$d = 32'h0;
-        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floors$1))) begin
+        if ((tier_count > 0) & (notional_a_huge | (notional_a_low >= floor$0))) begin
+            tier_a6$d = tier_ids$0;
+        end
+        if ((tier_count > 0) & (notional_b_huge | (notional_b_low >= floor$0))) begin
+            tier_b6$d = tier_ids$0;
+        end
+        if ((tier_count > 1) & (notional_a_huge | (notional_a_low >= floor$1))) begin
             tier_a6$d = tier_ids$1;
         end
-        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floors$1))) begin
+        if ((tier_count > 1) & (notional_b_huge | (notional_b_low >= floor$1))) begin
             tier_b6$d = tier_ids$1;
         end
-        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_a_huge | (notional_a_low >= floor$2))) begin
             tier_a6$d = tier_ids$2;
         end
-        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floors$2))) begin
+        if ((tier_count > 2) & (notional_b_huge | (notional_b_low >= floor$2))) begin
             tier_b6$d = tier_ids$2;
         end
-        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_a_huge | (notional_a_low >= floor$3))) begin
             tier_a6$d = tier_ids$3;
         end
-        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floors$3))) begin
+        if ((tier_count > 3) & (notional_b_huge | (notional_b_low >= floor$3))) begin
             tier_b6$d = tier_ids$3;
         end
-        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_a_huge | (notional_a_low >= floor$4))) begin
             tier_a6$d = tier_ids$4;
         end
-        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floors$4))) begin
+        if ((tier_count > 4) & (notional_b_huge | (notional_b_low >= floor$4))) begin
             tier_b6$d = tier_ids$4;
         end
-        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_a_huge | (notional_a_low >= floor$5))) begin
             tier_a6$d = tier_ids$5;
         end
-        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floors$5))) begin
+        if ((tier_count > 5) & (notional_b_huge | (notional_b_low >= floor$5))) begin
             tier_b6$d = tier_ids$5;
         end
-        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_a_huge | (notional_a_low >= floor$6))) begin
             tier_a6$d = tier_ids$6;
         end
-        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floors$6))) begin
+        if ((tier_count > 6) & (notional_b_huge | (notional_b_low >= floor$6))) begin
             tier_b6$d = tier_ids$6;
         end
-        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_a_huge | (notional_a_low >= floor$7))) begin
             tier_a6$d = tier_ids$7;
         end
-        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floors$7))) begin
+        if ((tier_count > 7) & (notional_b_huge | (notional_b_low >= floor$7))) begin
             tier_b6$d = tier_ids$7;
         end
-        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_a_huge | (notional_a_low >= floor$8))) begin
             tier_a6$d = tier_ids$8;
         end
-        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floors$8))) begin
+        if ((tier_count > 8) & (notional_b_huge | (notional_b_low >= floor$8))) begin
             tier_b6$d = tier_ids$8;
         end
-        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_a_huge | (notional_a_low >= floor$9))) begin
             tier_a6$d = tier_ids$9;
         end
-        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floors$9))) begin
+        if ((tier_count > 9) & (notional_b_huge | (notional_b_low >= floor$9))) begin
             tier_b6$d = tier_ids$9;
         end
-        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_a_huge | (notional_a_low >= floor$10))) begin
             tier_a6$d = tier_ids$10;
         end
-        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floors$10))) begin
+        if ((tier_count > 10) & (notional_b_huge | (notional_b_low >= floor$10))) begin
             tier_b6$d = tier_ids$10;
         end
-        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_a_huge | (notional_a_low >= floor$11))) begin
             tier_a6$d = tier_ids$11;
         end
-        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floors$11))) begin
+        if ((tier_count > 11) & (notional_b_huge | (notional_b_low >= floor$11))) begin
             tier_b6$d = tier_ids$11;
         end
-        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_a_huge | (notional_a_low >= floor$12))) begin
             tier_a6$d = tier_ids$12;
         end
-        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floors$12))) begin
+        if ((tier_count > 12) & (notional_b_huge | (notional_b_low >= floor$12))) begin
             tier_b6$d = tier_ids$12;
         end
-        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_a_huge | (notional_a_low >= floor$13))) begin
             tier_a6$d = tier_ids$13;
         end
-        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floors$13))) begin
+        if ((tier_count > 13) & (notional_b_huge | (notional_b_low >= floor$13))) begin
             tier_b6$d = tier_ids$13;
         end
-        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_a_huge | (notional_a_low >= floor$14))) begin
             tier_a6$d = tier_ids$14;
         end
-        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floors$14))) begin
+        if ((tier_count > 14) & (notional_b_huge | (notional_b_low >= floor$14))) begin
             tier_b6$d = tier_ids$14;
         end
-        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_a_huge | (notional_a_low >= floor$15))) begin
             tier_a6$d = tier_ids$15;
         end
-        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floors$15))) begin
+        if ((tier_count > 15) & (notional_b_huge | (notional_b_low >= floor$15))) begin
             tier_b6$d = tier_ids$15;
         end
         valid7$d = valid6$q;
@@ -63286,129 +61417,129 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         equity_delta7$d = (signed_b6$q - cost_b6$q) - (signed_a6$q - cost_a6$q);
         notional_a7$d = notional_a6$q;
         notional_b7$d = notional_b6$q;
-        rate_a7$d = rates$0;
-        maint_a7$d = maints$0;
-        rate_b7$d = rates$0;
-        maint_b7$d = maints$0;
+        rate_a7$d = rate$0;
+        maint_a7$d = maint$0;
+        rate_b7$d = rate$0;
+        maint_b7$d = maint$0;
         if (tier_a6$q == 1) begin
-            rate_a7$d = rates$1;
-            maint_a7$d = maints$1;
+            rate_a7$d = rate$1;
+            maint_a7$d = maint$1;
         end
         if (tier_b6$q == 1) begin
-            rate_b7$d = rates$1;
-            maint_b7$d = maints$1;
+            rate_b7$d = rate$1;
+            maint_b7$d = maint$1;
         end
         if (tier_a6$q == 2) begin
-            rate_a7$d = rates$2;
-            maint_a7$d = maints$2;
+            rate_a7$d = rate$2;
+            maint_a7$d = maint$2;
         end
         if (tier_b6$q == 2) begin
-            rate_b7$d = rates$2;
-            maint_b7$d = maints$2;
+            rate_b7$d = rate$2;
+            maint_b7$d = maint$2;
         end
         if (tier_a6$q == 3) begin
-            rate_a7$d = rates$3;
-            maint_a7$d = maints$3;
+            rate_a7$d = rate$3;
+            maint_a7$d = maint$3;
         end
         if (tier_b6$q == 3) begin
-            rate_b7$d = rates$3;
-            maint_b7$d = maints$3;
+            rate_b7$d = rate$3;
+            maint_b7$d = maint$3;
         end
         if (tier_a6$q == 4) begin
-            rate_a7$d = rates$4;
-            maint_a7$d = maints$4;
+            rate_a7$d = rate$4;
+            maint_a7$d = maint$4;
         end
         if (tier_b6$q == 4) begin
-            rate_b7$d = rates$4;
-            maint_b7$d = maints$4;
+            rate_b7$d = rate$4;
+            maint_b7$d = maint$4;
         end
         if (tier_a6$q == 5) begin
-            rate_a7$d = rates$5;
-            maint_a7$d = maints$5;
+            rate_a7$d = rate$5;
+            maint_a7$d = maint$5;
         end
         if (tier_b6$q == 5) begin
-            rate_b7$d = rates$5;
-            maint_b7$d = maints$5;
+            rate_b7$d = rate$5;
+            maint_b7$d = maint$5;
         end
         if (tier_a6$q == 6) begin
-            rate_a7$d = rates$6;
-            maint_a7$d = maints$6;
+            rate_a7$d = rate$6;
+            maint_a7$d = maint$6;
         end
         if (tier_b6$q == 6) begin
-            rate_b7$d = rates$6;
-            maint_b7$d = maints$6;
+            rate_b7$d = rate$6;
+            maint_b7$d = maint$6;
         end
         if (tier_a6$q == 7) begin
-            rate_a7$d = rates$7;
-            maint_a7$d = maints$7;
+            rate_a7$d = rate$7;
+            maint_a7$d = maint$7;
         end
         if (tier_b6$q == 7) begin
-            rate_b7$d = rates$7;
-            maint_b7$d = maints$7;
+            rate_b7$d = rate$7;
+            maint_b7$d = maint$7;
         end
         if (tier_a6$q == 8) begin
-            rate_a7$d = rates$8;
-            maint_a7$d = maints$8;
+            rate_a7$d = rate$8;
+            maint_a7$d = maint$8;
         end
         if (tier_b6$q == 8) begin
-            rate_b7$d = rates$8;
-            maint_b7$d = maints$8;
+            rate_b7$d = rate$8;
+            maint_b7$d = maint$8;
         end
         if (tier_a6$q == 9) begin
-            rate_a7$d = rates$9;
-            maint_a7$d = maints$9;
+            rate_a7$d = rate$9;
+            maint_a7$d = maint$9;
         end
         if (tier_b6$q == 9) begin
-            rate_b7$d = rates$9;
-            maint_b7$d = maints$9;
+            rate_b7$d = rate$9;
+            maint_b7$d = maint$9;
         end
         if (tier_a6$q == 10) begin
-            rate_a7$d = rates$10;
-            maint_a7$d = maints$10;
+            rate_a7$d = rate$10;
+            maint_a7$d = maint$10;
         end
         if (tier_b6$q == 10) begin
-            rate_b7$d = rates$10;
-            maint_b7$d = maints$10;
+            rate_b7$d = rate$10;
+            maint_b7$d = maint$10;
         end
         if (tier_a6$q == 11) begin
-            rate_a7$d = rates$11;
-            maint_a7$d = maints$11;
+            rate_a7$d = rate$11;
+            maint_a7$d = maint$11;
         end
         if (tier_b6$q == 11) begin
-            rate_b7$d = rates$11;
-            maint_b7$d = maints$11;
+            rate_b7$d = rate$11;
+            maint_b7$d = maint$11;
         end
         if (tier_a6$q == 12) begin
-            rate_a7$d = rates$12;
-            maint_a7$d = maints$12;
+            rate_a7$d = rate$12;
+            maint_a7$d = maint$12;
         end
         if (tier_b6$q == 12) begin
-            rate_b7$d = rates$12;
-            maint_b7$d = maints$12;
+            rate_b7$d = rate$12;
+            maint_b7$d = maint$12;
         end
         if (tier_a6$q == 13) begin
-            rate_a7$d = rates$13;
-            maint_a7$d = maints$13;
+            rate_a7$d = rate$13;
+            maint_a7$d = maint$13;
         end
         if (tier_b6$q == 13) begin
-            rate_b7$d = rates$13;
-            maint_b7$d = maints$13;
+            rate_b7$d = rate$13;
+            maint_b7$d = maint$13;
         end
         if (tier_a6$q == 14) begin
-            rate_a7$d = rates$14;
-            maint_a7$d = maints$14;
+            rate_a7$d = rate$14;
+            maint_a7$d = maint$14;
         end
         if (tier_b6$q == 14) begin
-            rate_b7$d = rates$14;
-            maint_b7$d = maints$14;
+            rate_b7$d = rate$14;
+            maint_b7$d = maint$14;
         end
         if (tier_a6$q == 15) begin
-            rate_a7$d = rates$15;
-            maint_a7$d = maints$15;
+            rate_a7$d = rate$15;
+            maint_a7$d = maint$15;
         end
         if (tier_b6$q == 15) begin
-            rate_b7$d = rates$15;
-            maint_b7$d = maints$15;
+            rate_b7$d = rate$15;
+            maint_b7$d = maint$15;
         end
         term_a$a = notional_a7$q;
         term_a$b = rate_a7$q;
@@ -63484,6 +61615,8 @@ module top$lanes$7(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price
         flags$write = raise;
         flags$read = flag_read;
         flag_empty = flags$empty;
+        fault$d = fault$q | flags$full | flags$overflow | flags$underflow;
+        queue_fault = fault$q;
         flag_data = flags$data_out;
         position_account$write_address = ((slot1$q) & 15'h7fff);
         position_qv$write_address = ((slot1$q) & 15'h7fff);
@@ -64871,6 +63004,25 @@ module top$lanes$7$equity_e6_14(d,q,clock);
     end
           
 endmodule // top$lanes$7$equity_e6_14
+
+
+module top$lanes$7$fault(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lanes$7$fault
 
 
 module top$lanes$7$flags(clock,read,data_out,empty,almost_empty,underflow,write,data_in,full,almost_full,overflow);
@@ -70108,19 +68260,19 @@ module top$lanes$7$warn_level$product(d,q,clock);
 endmodule // top$lanes$7$warn_level$product
 
 
-module top$maints$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module top$maints(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [7:0] read_address;
     input wire  read_clock;
-    output reg  [95:0] read_data;
+    output reg  [1535:0] read_data;
     input wire  [7:0] write_address;
     input wire  write_clock;
-    input wire  [95:0] write_data;
+    input wire  [1535:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[95:0] mem[255:0];
+    reg[1535:0] mem[255:0];
     
     
     
@@ -70134,442 +68286,7 @@ module top$maints$0(read_address,read_clock,read_data,write_address,write_clock,
        end
     end
                 
-endmodule // top$maints$0
-
-
-module top$maints$1(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$1
-
-
-module top$maints$10(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$10
-
-
-module top$maints$11(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$11
-
-
-module top$maints$12(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$12
-
-
-module top$maints$13(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$13
-
-
-module top$maints$14(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$14
-
-
-module top$maints$15(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$15
-
-
-module top$maints$2(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$2
-
-
-module top$maints$3(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$3
-
-
-module top$maints$4(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$4
-
-
-module top$maints$5(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$5
-
-
-module top$maints$6(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$6
-
-
-module top$maints$7(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$7
-
-
-module top$maints$8(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$8
-
-
-module top$maints$9(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [95:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [95:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[95:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$maints$9
+endmodule // top$maints
 
 
 module top$new_cost(d,q,clock);
@@ -70658,19 +68375,19 @@ module top$prices(read_address,read_clock,read_data,write_address,write_clock,wr
 endmodule // top$prices
 
 
-module top$rates$0(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
+module top$rates(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
     input wire  [7:0] read_address;
     input wire  read_clock;
-    output reg  [31:0] read_data;
+    output reg  [511:0] read_data;
     input wire  [7:0] write_address;
     input wire  write_clock;
-    input wire  [31:0] write_data;
+    input wire  [511:0] write_data;
     input wire  write_enable;
     
     // Update code (custom)
-    reg[31:0] mem[255:0];
+    reg[511:0] mem[255:0];
     
     
     
@@ -70684,442 +68401,7 @@ module top$rates$0(read_address,read_clock,read_data,write_address,write_clock,w
        end
     end
                 
-endmodule // top$rates$0
-
-
-module top$rates$1(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$1
-
-
-module top$rates$10(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$10
-
-
-module top$rates$11(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$11
-
-
-module top$rates$12(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$12
-
-
-module top$rates$13(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$13
-
-
-module top$rates$14(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$14
-
-
-module top$rates$15(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$15
-
-
-module top$rates$2(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$2
-
-
-module top$rates$3(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$3
-
-
-module top$rates$4(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$4
-
-
-module top$rates$5(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$5
-
-
-module top$rates$6(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$6
-
-
-module top$rates$7(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$7
-
-
-module top$rates$8(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$8
-
-
-module top$rates$9(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
-    
-    // Module arguments
-    input wire  [7:0] read_address;
-    input wire  read_clock;
-    output reg  [31:0] read_data;
-    input wire  [7:0] write_address;
-    input wire  write_clock;
-    input wire  [31:0] write_data;
-    input wire  write_enable;
-    
-    // Update code (custom)
-    reg[31:0] mem[255:0];
-    
-    
-    
-    always @(posedge read_clock) begin
-       read_data <= mem[read_address];
-    end
-    
-    always @(posedge write_clock) begin
-       if (write_enable) begin
-          mem[write_address] <= write_data;
-       end
-    end
-                
-endmodule // top$rates$9
+endmodule // top$rates
 
 
 module top$registers(clock,awaddr,awvalid,awready,wdata,wvalid,wready,bresp,bvalid,bready,araddr,arvalid,arready,rdata,rresp,rvalid,rready,counters$0,counters$1,counters$2,counters$3,counters$4,counters$5,counters$6,counters$7,counters$8,counters$9,counters$10,status,enable,soft_reset,warn_bps,bad_write);

@@ -11,7 +11,10 @@ use riskpipe_proto::wire::{COMMAND_BITS, FLAG_BITS, Opcode};
 use riskpipe_proto::{MAX_TIERS, MMR_PPM_MAX};
 use rust_hdl::prelude::*;
 
-use crate::lane::{Lane, QUEUED_FLAG_BITS, TIERS};
+use crate::lane::{
+    FLOOR_BITS, Lane, MAINT_BITS, QUEUED_FLAG_BITS, RATE_BITS, TABLE_FLOOR_BITS, TABLE_MAINT_BITS,
+    TABLE_RATE_BITS,
+};
 use crate::regs::{COUNTERS, Registers};
 
 const IDLE: u64 = 0;
@@ -75,12 +78,16 @@ pub struct MarginEngine<const L: usize, const A: usize, const P: usize, const I:
     lane_ids: [Constant<Bits<8>>; L],
     /// Mark price (bits 0..32) and max_price (32..64) per instrument.
     prices: RAM<Bits<64>, I>,
-    /// Tier count (bits 0..5) and loaded (bit 7) per instrument.
-    instrument_meta: RAM<Bits<8>, I>,
-    floors: [RAM<Bits<64>, I>; TIERS],
-    rates: [RAM<Bits<32>, I>; TIERS],
-    maints: [RAM<Bits<96>, I>; TIERS],
-    tier_ids: [Constant<Bits<8>>; TIERS],
+    /// Tier count (bits 0..5) and loaded (bit 5) per instrument.
+    instrument_meta: RAM<Bits<6>, I>,
+    /// Bracket tables per instrument, packed as the lanes take them; `SET_TIER` rewrites one
+    /// tier's slice of the word read in LOOKUP.
+    floors: RAM<Bits<TABLE_FLOOR_BITS>, I>,
+    rates: RAM<Bits<TABLE_RATE_BITS>, I>,
+    maints: RAM<Bits<TABLE_MAINT_BITS>, I>,
+    floor_mask: Constant<Bits<TABLE_FLOOR_BITS>>,
+    rate_mask: Constant<Bits<TABLE_RATE_BITS>>,
+    maint_mask: Constant<Bits<TABLE_MAINT_BITS>>,
     op_price: Constant<Bits<8>>,
     op_set_instrument: Constant<Bits<8>>,
     op_set_tier: Constant<Bits<8>>,
@@ -127,7 +134,6 @@ pub struct MarginEngine<const L: usize, const A: usize, const P: usize, const I:
     lane_fits: Signal<Local, Bit>,
     target_run: Signal<Local, Bits<64>>,
     target_accounts: Signal<Local, Bits<32>>,
-    w1_in_range: Signal<Local, Bit>,
     w2_in_range: Signal<Local, Bit>,
     w3_in_range: Signal<Local, Bit>,
     new_price: Signal<Local, Bits<32>>,
@@ -138,10 +144,19 @@ pub struct MarginEngine<const L: usize, const A: usize, const P: usize, const I:
     refuse_instrument: Signal<Local, Bit>,
     refuse_price: Signal<Local, Bit>,
     refuse_malformed: Signal<Local, Bit>,
+    tier_maint: Signal<Local, Bits<MAINT_BITS>>,
+    floor_shift: Signal<Local, Bits<16>>,
+    rate_shift: Signal<Local, Bits<16>>,
+    maint_shift: Signal<Local, Bits<16>>,
     lane_busy: [Signal<Local, Bit>; L],
     lane_updates: [Signal<Local, Bits<8>>; L],
     lane_stalls: [Signal<Local, Bits<8>>; L],
+    lane_faults: [Signal<Local, Bit>; L],
     any_busy: Signal<Local, Bit>,
+    all_updates: Signal<Local, Bits<8>>,
+    all_stalls: Signal<Local, Bits<8>>,
+    any_fault: Signal<Local, Bit>,
+
     // Flag merging.
     flag_any: Signal<Local, Bit>,
     flag_first: Signal<Local, Bits<8>>,
@@ -149,6 +164,11 @@ pub struct MarginEngine<const L: usize, const A: usize, const P: usize, const I:
     flag_first_below: Signal<Local, Bits<8>>,
     flag_pick: Signal<Local, Bits<8>>,
     flag_take: Signal<Local, Bit>,
+}
+
+/// `n` low bits set, as a constant for masking one tier's slice of a packed table.
+fn ones<const N: usize>(n: usize) -> Bits<N> {
+    (0..n).fold(Bits::<N>::default(), |acc, bit| acc.replace_bit(bit, true))
 }
 
 impl<const L: usize, const A: usize, const P: usize, const I: usize> Default
@@ -187,10 +207,12 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Default
             lane_ids: std::array::from_fn(|i| Constant::new((i as u64).into())),
             prices: Default::default(),
             instrument_meta: Default::default(),
-            floors: std::array::from_fn(|_| Default::default()),
-            rates: std::array::from_fn(|_| Default::default()),
-            maints: std::array::from_fn(|_| Default::default()),
-            tier_ids: std::array::from_fn(|t| Constant::new((t as u64).into())),
+            floors: Default::default(),
+            rates: Default::default(),
+            maints: Default::default(),
+            floor_mask: Constant::new(ones(FLOOR_BITS)),
+            rate_mask: Constant::new(ones(RATE_BITS)),
+            maint_mask: Constant::new(ones(MAINT_BITS)),
             op_price: op(Opcode::Price),
             op_set_instrument: op(Opcode::SetInstrument),
             op_set_tier: op(Opcode::SetTier),
@@ -234,7 +256,6 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Default
             lane_fits: Default::default(),
             target_run: Default::default(),
             target_accounts: Default::default(),
-            w1_in_range: Default::default(),
             w2_in_range: Default::default(),
             w3_in_range: Default::default(),
             new_price: Default::default(),
@@ -245,10 +266,19 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Default
             refuse_instrument: Default::default(),
             refuse_price: Default::default(),
             refuse_malformed: Default::default(),
+            tier_maint: Default::default(),
+            floor_shift: Default::default(),
+            rate_shift: Default::default(),
+            maint_shift: Default::default(),
             lane_busy: std::array::from_fn(|_| Default::default()),
             lane_updates: std::array::from_fn(|_| Default::default()),
             lane_stalls: std::array::from_fn(|_| Default::default()),
+            lane_faults: std::array::from_fn(|_| Default::default()),
             any_busy: Default::default(),
+            all_updates: Default::default(),
+            all_stalls: Default::default(),
+            any_fault: Default::default(),
+
             flag_any: Default::default(),
             flag_first: Default::default(),
             flag_below: Default::default(),
@@ -300,14 +330,12 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
         self.prices.write_clock.next = self.clock.val();
         self.instrument_meta.read_clock.next = self.clock.val();
         self.instrument_meta.write_clock.next = self.clock.val();
-        for t in 0..TIERS {
-            self.floors[t].read_clock.next = self.clock.val();
-            self.floors[t].write_clock.next = self.clock.val();
-            self.rates[t].read_clock.next = self.clock.val();
-            self.rates[t].write_clock.next = self.clock.val();
-            self.maints[t].read_clock.next = self.clock.val();
-            self.maints[t].write_clock.next = self.clock.val();
-        }
+        self.floors.read_clock.next = self.clock.val();
+        self.floors.write_clock.next = self.clock.val();
+        self.rates.read_clock.next = self.clock.val();
+        self.rates.write_clock.next = self.clock.val();
+        self.maints.read_clock.next = self.clock.val();
+        self.maints.write_clock.next = self.clock.val();
 
         // Register port.
         self.registers.awaddr.next = self.s_axil_awaddr.val();
@@ -329,35 +357,39 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
         for k in 0..COUNTERS {
             self.registers.counters[k].next = self.counters[k].q.val();
         }
-        self.registers.status.next = 0.into();
-        if self.state.q.val() != self.state_idle.val() {
-            self.registers.status.next = 1.into();
-        }
-        if self.flag_valid.q.val() {
-            self.registers.status.next = self.registers.status.val() | 2;
-        }
-        if self.reset_pending.q.val() {
-            self.registers.status.next = self.registers.status.val() | 4;
-        }
-
-        // Lane status, folded from the last lane down to element 0. (Loops, because an index
-        // written `L - 1` would reach the Verilog as a name.)
-        for i in (L - 1)..L {
+        // Lane status, folded from element 0 up; element L − 1 covers every lane. (An index
+        // written `L - 1` would reach the Verilog as a name, hence the one-pass loops.)
+        for i in 0..1 {
             self.lane_busy[i].next = self.lanes[i].busy.val();
             self.lane_updates[i].next = self.lanes[i].counted_update.val();
             self.lane_stalls[i].next = self.lanes[i].stalled.val();
+            self.lane_faults[i].next = self.lanes[i].queue_fault.val();
         }
-        for i in 0..(L - 1) {
-            self.lane_busy[i].next = self.lane_busy[i + 1].val() | self.lanes[i].busy.val();
+        for i in 1..L {
+            self.lane_busy[i].next = self.lane_busy[i - 1].val() | self.lanes[i].busy.val();
             self.lane_updates[i].next =
-                self.lane_updates[i + 1].val() + self.lanes[i].counted_update.val();
-            self.lane_stalls[i].next = self.lane_stalls[i + 1].val() + self.lanes[i].stalled.val();
+                self.lane_updates[i - 1].val() + self.lanes[i].counted_update.val();
+            self.lane_stalls[i].next = self.lane_stalls[i - 1].val() + self.lanes[i].stalled.val();
+            self.lane_faults[i].next =
+                self.lane_faults[i - 1].val() | self.lanes[i].queue_fault.val();
         }
-        self.any_busy.next = self.lane_busy[0].val();
+        for i in (L - 1)..L {
+            self.any_busy.next = self.lane_busy[i].val();
+            self.all_updates.next = self.lane_updates[i].val();
+            self.all_stalls.next = self.lane_stalls[i].val();
+            self.any_fault.next = self.lane_faults[i].val();
+        }
         self.counters[1].d.next =
-            self.counters[1].q.val() + bit_cast::<64, 8>(self.lane_updates[0].val());
+            self.counters[1].q.val() + bit_cast::<64, 8>(self.all_updates.val());
         self.counters[4].d.next =
-            self.counters[4].q.val() + bit_cast::<64, 8>(self.lane_stalls[0].val());
+            self.counters[4].q.val() + bit_cast::<64, 8>(self.all_stalls.val());
+        // STATUS (riskpipe_proto::wire::status), built in one expression: rust-hdl's simulator
+        // would keep stale bits if the signal were OR-ed into itself.
+        self.registers.status.next =
+            bit_cast::<32, 1>((self.state.q.val() != self.state_idle.val()).into())
+                | (bit_cast::<32, 1>(self.flag_valid.q.val().into()) << 1)
+                | (bit_cast::<32, 1>(self.reset_pending.q.val().into()) << 2)
+                | (bit_cast::<32, 1>(self.any_fault.val().into()) << 3);
         self.cycles.d.next = self.cycles.q.val() + 1;
         self.counters[9].d.next = self.cycles.q.val();
         if self.state.q.val() != self.state_idle.val() {
@@ -380,17 +412,15 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
         }
         self.prices.read_address.next = bit_cast::<I, 16>(self.instrument.val());
         self.instrument_meta.read_address.next = bit_cast::<I, 16>(self.instrument.val());
-        for t in 0..TIERS {
-            self.floors[t].read_address.next = bit_cast::<I, 16>(self.instrument.val());
-            self.rates[t].read_address.next = bit_cast::<I, 16>(self.instrument.val());
-            self.maints[t].read_address.next = bit_cast::<I, 16>(self.instrument.val());
-        }
+        self.floors.read_address.next = bit_cast::<I, 16>(self.instrument.val());
+        self.rates.read_address.next = bit_cast::<I, 16>(self.instrument.val());
+        self.maints.read_address.next = bit_cast::<I, 16>(self.instrument.val());
 
         // Checks (meaningful in self.state_lookup.val()).
         self.instrument_fits.next =
             bit_cast::<64, 16>(self.instrument.val()) < self.instrument_slots.val();
         self.instrument_loaded.next =
-            self.instrument_fits.val() & self.instrument_meta.read_data.val().get_bit(7);
+            self.instrument_fits.val() & self.instrument_meta.read_data.val().get_bit(5);
         self.lane_fits.next = self.lane.val() < self.lane_count.val();
         self.target_run.next = 0.into();
         self.target_accounts.next = 0.into();
@@ -401,8 +431,6 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             }
         }
         // Signed values must lie in −2^62..=2^62, floors and maintenance amounts below 2^82.
-        self.w1_in_range.next = (self.w1.q.val() <= 0x4000_0000_0000_0000_u64)
-            | (self.w1.q.val() >= 0xC000_0000_0000_0000_u64);
         self.w2_in_range.next = (self.w2.q.val() <= 0x4000_0000_0000_0000_u64)
             | (self.w2.q.val() >= 0xC000_0000_0000_0000_u64);
         self.w3_in_range.next = (self.w3.q.val() <= 0x4000_0000_0000_0000_u64)
@@ -421,19 +449,31 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
         self.prices.write_data.next = self.w1.q.val();
         self.instrument_meta.write_enable.next = false;
         self.instrument_meta.write_address.next = bit_cast::<I, 16>(self.instrument.val());
-        self.instrument_meta.write_data.next = self.w2.q.val().get_bits::<8>(0) | 0x80;
-        for t in 0..TIERS {
-            self.floors[t].write_enable.next = false;
-            self.rates[t].write_enable.next = false;
-            self.maints[t].write_enable.next = false;
-            self.floors[t].write_address.next = bit_cast::<I, 16>(self.instrument.val());
-            self.rates[t].write_address.next = bit_cast::<I, 16>(self.instrument.val());
-            self.maints[t].write_address.next = bit_cast::<I, 16>(self.instrument.val());
-            self.floors[t].write_data.next = self.w1.q.val();
-            self.rates[t].write_data.next = self.w2.q.val().get_bits::<32>(0);
-            self.maints[t].write_data.next = bit_cast::<96, 64>(self.w3.q.val())
-                | (bit_cast::<96, 64>(self.w2.q.val() >> 32) << 64);
-        }
+        self.instrument_meta.write_data.next = self.w2.q.val().get_bits::<6>(0) | 0x20;
+        // SET_TIER: the tier's fields, each moved to its slice of the packed word (at 64·t,
+        // 32·t and 96·t bits: the widths lane.rs asserts).
+        self.tier_maint.next = bit_cast::<MAINT_BITS, 64>(self.w3.q.val())
+            | (bit_cast::<MAINT_BITS, 64>(self.w2.q.val() >> 32) << 64);
+        self.floor_shift.next = bit_cast::<16, 4>(self.index.val().get_bits::<4>(0)) << 6;
+        self.rate_shift.next = bit_cast::<16, 4>(self.index.val().get_bits::<4>(0)) << 5;
+        self.maint_shift.next = self.floor_shift.val() + self.rate_shift.val();
+        self.floors.write_enable.next = false;
+        self.rates.write_enable.next = false;
+        self.maints.write_enable.next = false;
+        self.floors.write_address.next = bit_cast::<I, 16>(self.instrument.val());
+        self.rates.write_address.next = bit_cast::<I, 16>(self.instrument.val());
+        self.maints.write_address.next = bit_cast::<I, 16>(self.instrument.val());
+        self.floors.write_data.next = (self.floors.read_data.val()
+            & !(self.floor_mask.val() << self.floor_shift.val()))
+            | (bit_cast::<TABLE_FLOOR_BITS, 64>(self.w1.q.val()) << self.floor_shift.val());
+        self.rates.write_data.next = (self.rates.read_data.val()
+            & !(self.rate_mask.val() << self.rate_shift.val()))
+            | (bit_cast::<TABLE_RATE_BITS, 32>(self.w2.q.val().get_bits::<32>(0))
+                << self.rate_shift.val());
+        self.maints.write_data.next = (self.maints.read_data.val()
+            & !(self.maint_mask.val() << self.maint_shift.val()))
+            | (bit_cast::<TABLE_MAINT_BITS, MAINT_BITS>(self.tier_maint.val())
+                << self.maint_shift.val());
 
         self.s_cmd_tready.next = false;
         if self.state.q.val() == self.state_idle.val() {
@@ -518,13 +558,9 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
                     & (self.w2.q.val().get_bits::<32>(0) <= self.mmr_limit.val().get_bits::<32>(0))
                     & !(self.w2.q.val() >> 50).any()
                 {
-                    for t in 0..TIERS {
-                        if self.index.val().get_bits::<8>(0) == self.tier_ids[t].val() {
-                            self.floors[t].write_enable.next = true;
-                            self.rates[t].write_enable.next = true;
-                            self.maints[t].write_enable.next = true;
-                        }
-                    }
+                    self.floors.write_enable.next = true;
+                    self.rates.write_enable.next = true;
+                    self.maints.write_enable.next = true;
                 } else {
                     self.refuse_malformed.next = true;
                 }
@@ -613,11 +649,9 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.lanes[i].new_cost.next = self.new_cost.q.val();
             self.lanes[i].seq.next = self.w1.q.val();
             self.lanes[i].tier_count.next = self.instrument_meta.read_data.val().get_bits::<5>(0);
-            for t in 0..TIERS {
-                self.lanes[i].floors[t].next = self.floors[t].read_data.val();
-                self.lanes[i].rates[t].next = self.rates[t].read_data.val();
-                self.lanes[i].maints[t].next = self.maints[t].read_data.val();
-            }
+            self.lanes[i].floors.next = self.floors.read_data.val();
+            self.lanes[i].rates.next = self.rates.read_data.val();
+            self.lanes[i].maints.next = self.maints.read_data.val();
             self.lanes[i].warn_bps.next = self.registers.warn_bps.val();
             self.lanes[i].cycle.next = self.cycles.q.val();
             self.lanes[i].range_address.next = bit_cast::<I, 16>(self.instrument.val());

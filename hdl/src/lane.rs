@@ -37,6 +37,20 @@ pub const QUEUED_FLAG_BITS: usize = 384;
 
 /// Tiers per bracket table.
 pub const TIERS: usize = riskpipe_proto::MAX_TIERS;
+/// Bits of one tier's notional floor, maintenance rate (ppm) and maintenance amount ×10^6.
+pub const FLOOR_BITS: usize = 64;
+/// See [`FLOOR_BITS`].
+pub const RATE_BITS: usize = 32;
+/// See [`FLOOR_BITS`].
+pub const MAINT_BITS: usize = 96;
+const _: () = assert!(FLOOR_BITS == 64 && RATE_BITS == 32 && MAINT_BITS == 96);
+/// A bracket table's floors packed into one word, tier t at bit `FLOOR_BITS·t`. (Packed
+/// because rust-hdl 0.46 cannot translate a port array of a block that is itself in an array.)
+pub const TABLE_FLOOR_BITS: usize = FLOOR_BITS * TIERS;
+/// The rates, packed as the floors are.
+pub const TABLE_RATE_BITS: usize = RATE_BITS * TIERS;
+/// The maintenance amounts, packed as the floors are.
+pub const TABLE_MAINT_BITS: usize = MAINT_BITS * TIERS;
 
 /// A lane with 2^A account slots, 2^P position slots and 2^I instrument slots.
 #[derive(LogicBlock)]
@@ -65,12 +79,12 @@ pub struct Lane<const A: usize, const P: usize, const I: usize> {
     pub seq: Signal<In, Bits<64>>,
     /// Tiers in use in the job's bracket table.
     pub tier_count: Signal<In, Bits<5>>,
-    /// Notional floors of the job's bracket table.
-    pub floors: [Signal<In, Bits<64>>; TIERS],
-    /// Maintenance rates (ppm) of the job's bracket table.
-    pub rates: [Signal<In, Bits<32>>; TIERS],
-    /// Derived maintenance amounts ×10^6 of the job's bracket table.
-    pub maints: [Signal<In, Bits<96>>; TIERS],
+    /// Notional floors of the job's bracket table, packed (see [`TABLE_FLOOR_BITS`]).
+    pub floors: Signal<In, Bits<TABLE_FLOOR_BITS>>,
+    /// Maintenance rates (ppm) of the job's bracket table, packed.
+    pub rates: Signal<In, Bits<TABLE_RATE_BITS>>,
+    /// Derived maintenance amounts ×10^6 of the job's bracket table, packed.
+    pub maints: Signal<In, Bits<TABLE_MAINT_BITS>>,
     /// Margin-call level in basis points.
     pub warn_bps: Signal<In, Bits<32>>,
     /// Free-running cycle counter, stamped into flags.
@@ -111,6 +125,10 @@ pub struct Lane<const A: usize, const P: usize, const I: usize> {
     pub counted_update: Signal<Out, Bits<8>>,
     /// High in a clock that holds an item back because the flag queue is nearly full.
     pub stalled: Signal<Out, Bits<8>>,
+    /// Sticky until power-on: the flag queue filled up, overflowed or underflowed. The lanes
+    /// stall while the queue still has room for every item in flight, so this never happens;
+    /// it is exported so that a broken invariant is seen rather than a flag silently lost.
+    pub queue_fault: Signal<Out, Bit>,
 
     // Opcodes the lane acts on, and tier numbers (constants, for the generated Verilog).
     op_price: Constant<Bits<8>>,
@@ -121,6 +139,10 @@ pub struct Lane<const A: usize, const P: usize, const I: usize> {
     op_set_position: Constant<Bits<8>>,
     op_set_range: Constant<Bits<8>>,
     tier_ids: [Constant<Bits<4>>; TIERS],
+    // The bracket table's tiers, unpacked.
+    floor: [Signal<Local, Bits<FLOOR_BITS>>; TIERS],
+    rate: [Signal<Local, Bits<RATE_BITS>>; TIERS],
+    maint: [Signal<Local, Bits<MAINT_BITS>>; TIERS],
 
     // Book slice.
     account_equity: RAM<Bits<64>, A>,
@@ -138,6 +160,7 @@ pub struct Lane<const A: usize, const P: usize, const I: usize> {
     cursor: DFF<Bits<32>>,
     remaining: DFF<Bits<32>>,
     in_flight: DFF<Bits<8>>,
+    fault: DFF<Bit>,
     accounts: DFF<Bits<32>>,
     issue: Signal<Local, Bit>,
     reads_position: Signal<Local, Bit>,
@@ -263,9 +286,12 @@ impl<const A: usize, const P: usize, const I: usize> Default for Lane<A, P, I> {
             new_cost: Default::default(),
             seq: Default::default(),
             tier_count: Default::default(),
-            floors: std::array::from_fn(|_| Default::default()),
-            rates: std::array::from_fn(|_| Default::default()),
-            maints: std::array::from_fn(|_| Default::default()),
+            floors: Default::default(),
+            rates: Default::default(),
+            maints: Default::default(),
+            floor: std::array::from_fn(|_| Default::default()),
+            rate: std::array::from_fn(|_| Default::default()),
+            maint: std::array::from_fn(|_| Default::default()),
             warn_bps: Default::default(),
             cycle: Default::default(),
             range_address: Default::default(),
@@ -286,6 +312,8 @@ impl<const A: usize, const P: usize, const I: usize> Default for Lane<A, P, I> {
             flag_data: Default::default(),
             counted_update: Default::default(),
             stalled: Default::default(),
+            queue_fault: Default::default(),
+            fault: Default::default(),
             op_price: Constant::new((Opcode::Price as u64).into()),
             op_change: Constant::new((Opcode::ChangePosition as u64).into()),
             op_adjust: Constant::new((Opcode::AdjustCollateral as u64).into()),
@@ -456,6 +484,7 @@ impl<const A: usize, const P: usize, const I: usize> Logic for Lane<A, P, I> {
             cursor,
             remaining,
             in_flight,
+            fault,
             accounts,
             valid1,
             slot1,
@@ -640,6 +669,13 @@ impl<const A: usize, const P: usize, const I: usize> Logic for Lane<A, P, I> {
         self.cost_b_2to5.data_in.next = self.cost_b2.q.val();
         self.open_delta_2to5.data_in.next = self.open_delta2.q.val();
 
+        // Offsets are literals: a Rust const would reach the Verilog as an undeclared name.
+        for t in 0..TIERS {
+            self.floor[t].next = self.floors.val().get_bits::<FLOOR_BITS>(t * 64);
+            self.rate[t].next = self.rates.val().get_bits::<RATE_BITS>(t * 32);
+            self.maint[t].next = self.maints.val().get_bits::<MAINT_BITS>(t * 96);
+        }
+
         // Stage 5: signed notionals and the tiers (the last tier whose floor ≤ notional).
         self.valid6.d.next = self.valid_2to5.data_out.val();
         self.account6.d.next = self.account_2to5.data_out.val();
@@ -662,14 +698,14 @@ impl<const A: usize, const P: usize, const I: usize> Logic for Lane<A, P, I> {
         self.notional_b_huge.next = self.notional_b.p.val().get_bits::<32>(64).any();
         self.tier_a6.d.next = 0.into();
         self.tier_b6.d.next = 0.into();
-        for t in 1..TIERS {
+        for t in 0..TIERS {
             if (self.tier_count.val().index() > t)
-                & (self.notional_a_huge.val() | (self.notional_a_low.val() >= self.floors[t].val()))
+                & (self.notional_a_huge.val() | (self.notional_a_low.val() >= self.floor[t].val()))
             {
                 self.tier_a6.d.next = self.tier_ids[t].val();
             }
             if (self.tier_count.val().index() > t)
-                & (self.notional_b_huge.val() | (self.notional_b_low.val() >= self.floors[t].val()))
+                & (self.notional_b_huge.val() | (self.notional_b_low.val() >= self.floor[t].val()))
             {
                 self.tier_b6.d.next = self.tier_ids[t].val();
             }
@@ -683,18 +719,18 @@ impl<const A: usize, const P: usize, const I: usize> Logic for Lane<A, P, I> {
             - (self.signed_a6.q.val() - self.cost_a6.q.val());
         self.notional_a7.d.next = self.notional_a6.q.val();
         self.notional_b7.d.next = self.notional_b6.q.val();
-        self.rate_a7.d.next = self.rates[0].val();
-        self.maint_a7.d.next = self.maints[0].val();
-        self.rate_b7.d.next = self.rates[0].val();
-        self.maint_b7.d.next = self.maints[0].val();
+        self.rate_a7.d.next = self.rate[0].val();
+        self.maint_a7.d.next = self.maint[0].val();
+        self.rate_b7.d.next = self.rate[0].val();
+        self.maint_b7.d.next = self.maint[0].val();
         for t in 1..TIERS {
             if self.tier_a6.q.val().index() == t {
-                self.rate_a7.d.next = self.rates[t].val();
-                self.maint_a7.d.next = self.maints[t].val();
+                self.rate_a7.d.next = self.rate[t].val();
+                self.maint_a7.d.next = self.maint[t].val();
             }
             if self.tier_b6.q.val().index() == t {
-                self.rate_b7.d.next = self.rates[t].val();
-                self.maint_b7.d.next = self.maints[t].val();
+                self.rate_b7.d.next = self.rate[t].val();
+                self.maint_b7.d.next = self.maint[t].val();
             }
         }
 
@@ -817,6 +853,11 @@ impl<const A: usize, const P: usize, const I: usize> Logic for Lane<A, P, I> {
         self.flags.write.next = self.raise.val();
         self.flags.read.next = self.flag_read.val();
         self.flag_empty.next = self.flags.empty.val();
+        self.fault.d.next = self.fault.q.val()
+            | self.flags.full.val()
+            | self.flags.overflow.val()
+            | self.flags.underflow.val();
+        self.queue_fault.next = self.fault.q.val();
         self.flag_data.next = self.flags.data_out.val();
 
         // Loading writes straight into the slice (the dispatcher only loads while idle).

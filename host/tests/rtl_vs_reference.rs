@@ -13,7 +13,7 @@ use riskpipe::oracle;
 use riskpipe::tape::PriceUpdate;
 use riskpipe_hdl::testbench::Testbench;
 use riskpipe_proto::State;
-use riskpipe_proto::wire::reg;
+use riskpipe_proto::wire::{reg, status};
 
 /// A small configuration that simulates quickly: 4 lanes of 64 accounts and 256 positions,
 /// 16 instruments.
@@ -53,6 +53,8 @@ fn run_on_rtl(
         0,
         "no record refused"
     );
+    let status = bench.read_register(reg::STATUS).unwrap().unwrap();
+    assert_eq!(status & status::QUEUE_FAULT, 0, "no flag queue fault");
     let mut flags: Vec<Flag> = bench
         .take_flags()
         .into_iter()
@@ -293,4 +295,74 @@ fn bad_records_are_counted_and_change_nothing() {
         .collect();
     unhealthy.sort();
     assert_eq!(scanned, unhealthy);
+}
+
+#[test]
+fn a_soft_reset_forgets_the_book_and_the_counters() {
+    use riskpipe_proto::wire::Command;
+    let (first, first_tape) = random_case(31, 30, 4, 10, Scale::Small);
+    let (second, second_tape) = random_case(32, 20, 3, 10, Scale::Small);
+    let mut bench = SmallBench::new();
+    bench.enable().unwrap();
+    let image = CardImage::new(&first, small_geometry(), 8_000).unwrap();
+    for command in image.load_commands() {
+        bench.send(command).unwrap();
+    }
+    for update in &first_tape {
+        bench.send(&image.price_command(update)).unwrap();
+    }
+    bench.drain(1_000_000).unwrap();
+    assert!(bench.read_counter(reg::UPDATES).unwrap() > 0);
+    bench.take_flags();
+
+    assert!(
+        bench
+            .write_register(reg::CONTROL, reg::CONTROL_ENABLE | reg::CONTROL_RESET)
+            .unwrap()
+    );
+    let mut polls = 0;
+    while bench.read_register(reg::STATUS).unwrap().unwrap() & status::RESET_PENDING != 0 {
+        polls += 1;
+        assert!(polls < 1_000, "the reset sweep never ended");
+    }
+    for address in reg::COUNTERS {
+        // The cycle counter runs on; every other counter starts again from zero.
+        if address != reg::CYCLES {
+            assert_eq!(
+                bench.read_counter(address).unwrap(),
+                0,
+                "counter {address:#x}"
+            );
+        }
+    }
+    // Every instrument of the first book is gone.
+    bench.send(&Command::price(1, 0, 5)).unwrap();
+    bench.drain(1_000).unwrap();
+    assert_eq!(bench.read_counter(reg::BAD_INSTRUMENT).unwrap(), 1);
+    assert!(bench.flags().is_empty());
+
+    // The second book behaves as if loaded into a new card.
+    let image = CardImage::new(&second, small_geometry(), 8_000).unwrap();
+    for command in image.load_commands() {
+        bench.send(command).unwrap();
+    }
+    for update in &second_tape {
+        bench.send(&image.price_command(update)).unwrap();
+    }
+    bench.drain(1_000_000).unwrap();
+    let mut got: Vec<(u64, u32, u8)> = bench
+        .take_flags()
+        .iter()
+        .map(|f| (f.seq, f.account_id, f.state_code))
+        .collect();
+    got.sort();
+    let expected: Vec<(u64, u32, u8)> = oracle::run(&second, &second_tape, 8_000)
+        .iter()
+        .map(|f| (f.seq, f.account_id, f.state.code()))
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        bench.read_counter(reg::UPDATES).unwrap(),
+        second_tape.len() as u64
+    );
 }

@@ -258,6 +258,20 @@ impl FlagRecord {
     }
 }
 
+/// Bits of the STATUS register.
+pub mod status {
+    /// A command is in progress (the dispatcher is not idle).
+    pub const BUSY: u32 = 1 << 0;
+    /// A flag record is waiting in the card's output register.
+    pub const FLAG_WAITING: u32 = 1 << 1;
+    /// A soft reset is pending or sweeping.
+    pub const RESET_PENDING: u32 = 1 << 2;
+    /// Sticky until power-on: a lane's flag queue filled up, overflowed or underflowed. Never
+    /// expected (the lanes stall while their queues have room for everything in flight); if
+    /// set, flags may have been lost and the card must not be trusted.
+    pub const QUEUE_FAULT: u32 = 1 << 3;
+}
+
 /// Byte addresses of the AXI4-Lite registers (32-bit data). 64-bit counters are two
 /// registers, low word first; reading the low word latches the high word, so a low-then-high
 /// read is one consistent value.
@@ -281,7 +295,7 @@ pub mod reg {
     pub const CONTROL: u32 = 0x020;
     /// Margin-call level in basis points; a write above 10,000 is refused and counted.
     pub const WARN_BPS: u32 = 0x024;
-    /// Bit 0 a command is in progress, bit 1 flags are waiting to be sent, bit 2 reset sweep.
+    /// Bits listed in [`status`](super::status).
     pub const STATUS: u32 = 0x028;
     /// Price updates applied.
     pub const UPDATES: u32 = 0x040;
