@@ -4,11 +4,13 @@
 //! It computes exactly what `docs/risk-model.md` specifies, with the record layouts and
 //! register map of `riskpipe_proto::wire`; `docs/hardware.md` draws the design.
 
+pub mod big_stack;
 pub mod delay;
 pub mod engine;
 pub mod lane;
 pub mod lockstep;
 pub mod mul;
+pub mod ports;
 pub mod regs;
 pub mod testbench;
 pub mod verilog;

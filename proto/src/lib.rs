@@ -5,6 +5,7 @@
 //! is restated anywhere else. The contract behind these numbers is `docs/risk-model.md`.
 
 mod limits;
+pub mod pcie;
 mod state;
 pub mod wire;
 
