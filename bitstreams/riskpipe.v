@@ -1199,7 +1199,6 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         any_fault = lane_faults$7;
         counters$1$d = counters$1$q + ((all_updates) & 64'hffffffffffffffff);
         counters$4$d = counters$4$q + ((all_stalls) & 64'hffffffffffffffff);
-        registers$status = (((state$q != state_idle)) & 32'hffffffff) | (((flag_valid$q) & 32'hffffffff) << 32'h1) | (((reset_pending$q) & 32'hffffffff) << 32'h2) | (((any_fault) & 32'hffffffff) << 32'h3);
         cycles$d = cycles$q + 32'h1;
         counters$9$d = cycles$q;
         if (state$q != state_idle) begin
@@ -1784,6 +1783,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         end
         m_flag_tvalid = flag_valid$q;
         m_flag_tdata = ((flag_data$q) & 512'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff);
+        registers$status = (((state$q != state_idle)) & 32'hffffffff) | (((flag_valid$q) & 32'hffffffff) << 32'h1) | (((reset_pending$q) & 32'hffffffff) << 32'h2) | (((any_fault) & 32'hffffffff) << 32'h3) | (((flag_any) & 32'hffffffff) << 32'h4);
     end
     
 endmodule // top

@@ -383,13 +383,6 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.counters[1].q.val() + bit_cast::<64, 8>(self.all_updates.val());
         self.counters[4].d.next =
             self.counters[4].q.val() + bit_cast::<64, 8>(self.all_stalls.val());
-        // STATUS (riskpipe_proto::wire::status), built in one expression: rust-hdl's simulator
-        // would keep stale bits if the signal were OR-ed into itself.
-        self.registers.status.next =
-            bit_cast::<32, 1>((self.state.q.val() != self.state_idle.val()).into())
-                | (bit_cast::<32, 1>(self.flag_valid.q.val().into()) << 1)
-                | (bit_cast::<32, 1>(self.reset_pending.q.val().into()) << 2)
-                | (bit_cast::<32, 1>(self.any_fault.val().into()) << 3);
         self.cycles.d.next = self.cycles.q.val() + 1;
         self.counters[9].d.next = self.cycles.q.val();
         if self.state.q.val() != self.state_idle.val() {
@@ -707,5 +700,14 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
         }
         self.m_flag_tvalid.next = self.flag_valid.q.val();
         self.m_flag_tdata.next = bit_cast::<FLAG_BITS, QUEUED_FLAG_BITS>(self.flag_data.q.val());
+        // STATUS (riskpipe_proto::wire::status). Last, after the flag merger it reads (the
+        // Verilog is one always block), and in one expression: OR-ing the signal into itself
+        // would keep stale bits in rust-hdl's simulator.
+        self.registers.status.next =
+            bit_cast::<32, 1>((self.state.q.val() != self.state_idle.val()).into())
+                | (bit_cast::<32, 1>(self.flag_valid.q.val().into()) << 1)
+                | (bit_cast::<32, 1>(self.reset_pending.q.val().into()) << 2)
+                | (bit_cast::<32, 1>(self.any_fault.val().into()) << 3)
+                | (bit_cast::<32, 1>(self.flag_any.val().into()) << 4);
     }
 }

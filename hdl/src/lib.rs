@@ -19,5 +19,8 @@ pub mod verilog;
 /// accounts, 262,144 positions) and 256 instruments.
 pub type DefaultEngine = engine::MarginEngine<8, 13, 15, 8>;
 
+/// The default configuration stepped at its ports (the simulated card's RTL engine).
+pub type DefaultRtlEngine = ports::RtlEngine<8, 13, 15, 8>;
+
 /// A testbench over the default configuration.
 pub type DefaultTestbench = testbench::Testbench<8, 13, 15, 8>;

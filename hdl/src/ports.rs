@@ -3,8 +3,8 @@
 //! every clock, so that the same stimulus can be replayed on the generated Verilog (see
 //! `lockstep`).
 //!
-//! One clock: with the clock low, drive the inputs and settle; sample the outputs; raise the
-//! clock and settle; lower it.
+//! One clock: lower the clock, drive the inputs and settle; sample the outputs; raise the clock
+//! and settle.
 
 use riskpipe_proto::wire::{COMMAND_WORDS, FLAG_WORDS, reg};
 use rust_hdl::prelude::*;
@@ -158,6 +158,9 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> RtlEngine<L
         uut.s_cmd_tdata.next = wide(&inputs.command.unwrap_or_default());
         uut.s_cmd_tvalid.next = inputs.command.is_some();
         uut.m_flag_tready.next = inputs.flag_ready;
+        // The falling edge of the previous clock, settled together with the new inputs: nothing
+        // in the design acts on a falling edge, and one settle fewer per clock saves a third.
+        uut.clock.next = false.into();
         if !simulate(uut.as_mut(), SETTLE_PASSES) {
             return Err(Unstable(self.clock));
         }
@@ -205,10 +208,6 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> RtlEngine<L
             ]);
         }
         uut.clock.next = true.into();
-        if !simulate(uut.as_mut(), SETTLE_PASSES) {
-            return Err(Unstable(self.clock));
-        }
-        uut.clock.next = false.into();
         if !simulate(uut.as_mut(), SETTLE_PASSES) {
             return Err(Unstable(self.clock));
         }

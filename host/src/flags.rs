@@ -56,25 +56,42 @@ impl FlagCounts {
     }
 }
 
-/// Writes `flags` as CSV to `out`.
-pub fn write_flags(out: &mut impl Write, flags: &[Flag]) -> std::io::Result<()> {
+/// Writes `flags` as CSV to `out`; with `cycles` (one per flag, from a device backend), a
+/// `cycle` column is appended.
+pub fn write_flags(
+    out: &mut impl Write,
+    flags: &[Flag],
+    cycles: Option<&[u64]>,
+) -> std::io::Result<()> {
     let mut line = String::with_capacity(96);
-    writeln!(out, "{}", FLAG_COLUMNS.join(","))?;
-    for f in flags {
+    let header = FLAG_COLUMNS.join(",");
+    match cycles {
+        Some(_) => writeln!(out, "{header},cycle")?,
+        None => writeln!(out, "{header}")?,
+    }
+    for (k, f) in flags.iter().enumerate() {
         line.clear();
-        let _ = writeln!(
+        let _ = write!(
             line,
             "{},{},{},{},{}",
             f.seq, f.account_id, f.state, f.equity, f.margin_e6
         );
+        if let Some(cycle) = cycles.and_then(|c| c.get(k)) {
+            let _ = write!(line, ",{cycle}");
+        }
+        line.push('\n');
         out.write_all(line.as_bytes())?;
     }
     Ok(())
 }
 
-/// Writes `flags` to the file at `path`.
-pub fn write_flags_file(path: &Path, flags: &[Flag]) -> std::io::Result<()> {
+/// Writes `flags` (and their `cycles`, if any) to the file at `path`.
+pub fn write_flags_file(
+    path: &Path,
+    flags: &[Flag],
+    cycles: Option<&[u64]>,
+) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    write_flags(&mut out, flags)?;
+    write_flags(&mut out, flags, cycles)?;
     out.flush()
 }

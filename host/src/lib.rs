@@ -6,6 +6,7 @@
 pub mod book;
 pub mod card_image;
 pub mod csv_table;
+pub mod device;
 pub mod engine;
 pub mod error;
 pub mod flags;

@@ -58,9 +58,13 @@ pub mod shell {
     /// RW: bit 0 queues running. Setting it zeroes the shell's counts; the ring and status
     /// addresses must be written before, and not changed while it is set.
     pub const QUEUE_CONTROL: u32 = 0x1028;
-    /// R: doorbells the shell refused (a count beyond the window's free slots, or a doorbell
-    /// while the queues are stopped).
-    pub const DOORBELL_ERRORS: u32 = 0x102C;
+    /// R: errors the shell refused or met: a doorbell beyond the window's free slots or past
+    /// the entries written, a doorbell while the queues are stopped, ring settings out of range,
+    /// and DMA writes the host's IOMMU refused.
+    pub const SHELL_ERRORS: u32 = 0x102C;
+    /// R: the card's running count of completion entries written (mod 2^32). Read when the
+    /// host wants to know that every flag is out, never on the hot path.
+    pub const FLAGS_WRITTEN: u32 = 0x1030;
     /// W only: the command window, [`super::COMMAND_SLOTS`] records of
     /// [`super::COMMAND_BYTES`] bytes.
     pub const COMMAND_WINDOW: u32 = 0x2000;

@@ -270,6 +270,11 @@ pub mod status {
     /// expected (the lanes stall while their queues have room for everything in flight); if
     /// set, flags may have been lost and the card must not be trusted.
     pub const QUEUE_FAULT: u32 = 1 << 3;
+    /// Flags are queued in some lane, not yet offered on the flag port. The card has finished
+    /// everything it was given once BUSY, FLAG_WAITING and FLAGS_QUEUED are all clear.
+    pub const FLAGS_QUEUED: u32 = 1 << 4;
+    /// The bits that say the card still has work or flags inside it.
+    pub const IN_PROGRESS: u32 = BUSY | FLAG_WAITING | FLAGS_QUEUED;
 }
 
 /// Byte addresses of the AXI4-Lite registers (32-bit data). 64-bit counters are two

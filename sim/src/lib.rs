@@ -1,5 +1,16 @@
-//! `riskpipe-sim` owns the simulated card: a register file, a model of the PCIe shell that
-//! turns BAR writes into command beats and flag beats into DMA writes, a PCIe latency model,
-//! and engines that run the hardware cycle by cycle. It implements the driver's backend trait so
-//! every line of the driver above it runs without a board. It arrives with the card issue;
-//! until then this crate is empty.
+//! `riskpipe-sim` owns the simulated card: a PCIe shell model (BAR registers, the command
+//! window, completion-ring DMA) in front of an engine stepped clock by clock, on a modeled
+//! timeline with configurable PCIe latencies and injectable faults. It implements the driver's
+//! `Backend` trait, so the driver runs on it unchanged. The engine is the rust-hdl design itself
+//! ([`riskpipe_hdl::ports::RtlEngine`]), or any other [`engine::CardEngine`].
+
+pub mod card;
+pub mod engine;
+pub mod faults;
+pub mod memory;
+pub mod shell;
+pub mod timing;
+
+pub use card::SimCard;
+pub use faults::Faults;
+pub use timing::Timing;

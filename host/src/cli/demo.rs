@@ -13,7 +13,7 @@ use riskpipe_proto::{DEFAULT_WARN_BPS, State};
 
 use super::default_threads;
 use super::gen_cmd::WorkloadArgs;
-use super::run::{Backend, execute};
+use super::run::{Target, execute};
 use super::summary::{RunReport, spinner};
 
 /// Arguments of `riskpipe demo`.
@@ -36,8 +36,8 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let load = started.elapsed();
 
     let threads = usize::from(default_threads());
-    let (flags, position_updates, wall) =
-        execute(Backend::Cpu, &w.book, &w.tape, DEFAULT_WARN_BPS, threads);
+    let outcome = execute(&Target::Cpu { threads }, &w.book, &w.tape, DEFAULT_WARN_BPS)?;
+    let (flags, position_updates, wall) = (outcome.flags, outcome.position_updates, outcome.wall);
     let report = RunReport::new(
         "cpu",
         threads,
@@ -66,7 +66,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     let flags_path = dir.join("flags.csv");
-    write_flags_file(&flags_path, &flags)?;
+    write_flags_file(&flags_path, &flags, None)?;
     print_first_liquidations(&flags);
     println!(
         "files     {}/ (book, prices.csv, flags.csv); rerun with:\n          \

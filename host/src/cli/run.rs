@@ -2,19 +2,24 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use riskpipe::book::{Book, load_book};
+use riskpipe::device::run_on_card;
 use riskpipe::engine::Engine;
 use riskpipe::flags::{Flag, write_flags, write_flags_file};
 use riskpipe::oracle;
 use riskpipe::tape::{PriceUpdate, read_tape};
+use riskpipe_driver::vfio::VfioBackend;
+use riskpipe_driver::{Card, CardConfig};
+use riskpipe_hdl::DefaultRtlEngine;
 use riskpipe_proto::{DEFAULT_WARN_BPS, WARN_BPS_MAX};
+use riskpipe_sim::{Faults, SimCard, Timing};
 
 use super::default_threads;
-use super::summary::RunReport;
+use super::summary::{DeviceFigures, RunReport};
 
 /// Where the margin check runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -23,6 +28,11 @@ pub enum Backend {
     Cpu,
     /// The full-recompute oracle: obviously correct, slow; for checking.
     Oracle,
+    /// The simulated card, its engine the rust-hdl design stepped clock by clock, under the
+    /// driver (exact, slow: for books of thousands of accounts).
+    Rtl,
+    /// A real card through VFIO (`--device`).
+    Vfio,
 }
 
 impl Backend {
@@ -30,6 +40,8 @@ impl Backend {
         match self {
             Backend::Cpu => "cpu",
             Backend::Oracle => "oracle",
+            Backend::Rtl => "rtl",
+            Backend::Vfio => "vfio",
         }
     }
 }
@@ -60,6 +72,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = default_threads(),
           value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
+    /// PCI address of the card, for the vfio backend (domain:bus:device.function).
+    #[arg(long, default_value = "0000:01:00.0")]
+    device: String,
+    /// Clock of the simulated card's engine, in MHz.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=2_000))]
+    clock_mhz: u32,
 }
 
 /// Runs `riskpipe run`.
@@ -73,30 +91,41 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         1
     };
-    let (flags, position_updates, wall) =
-        execute(args.backend, &book, &tape, args.warn_bps, threads);
+    let target = match args.backend {
+        Backend::Cpu => Target::Cpu { threads },
+        Backend::Oracle => Target::Oracle,
+        Backend::Rtl => Target::Rtl {
+            clock_hz: u64::from(args.clock_mhz) * 1_000_000,
+        },
+        Backend::Vfio => Target::Vfio {
+            device: args.device.clone(),
+        },
+    };
+    let outcome = execute(&target, &book, &tape, args.warn_bps)?;
     let to_stdout = args.out.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let cycles = outcome.cycles.as_deref();
     match &args.out {
         Some(_) if to_stdout => {
             let mut out = std::io::stdout().lock();
-            write_flags(&mut out, &flags)?;
+            write_flags(&mut out, &outcome.flags, cycles)?;
             out.flush()?;
         }
-        Some(path) => write_flags_file(path, &flags)
+        Some(path) => write_flags_file(path, &outcome.flags, cycles)
             .with_context(|| format!("cannot write flags to {}", path.display()))?,
         None => {}
     }
-    let report = RunReport::new(
+    let mut report = RunReport::new(
         args.backend.name(),
         threads,
         args.warn_bps,
         &book,
         tape.len(),
-        position_updates,
-        &flags,
+        outcome.position_updates,
+        &outcome.flags,
         load,
-        wall,
+        outcome.wall,
     );
+    report.device = outcome.device;
     match (args.json, to_stdout) {
         (true, false) => report.print_json()?,
         (false, false) => report.print(),
@@ -106,29 +135,118 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `tape` on `backend`; returns all flags (load flags first), the position-updates done
-/// and the time the tape took.
+/// Where to run, with what each backend needs.
+pub enum Target {
+    /// The CPU reference engine on `threads` threads.
+    Cpu {
+        /// Account shards.
+        threads: usize,
+    },
+    /// The oracle.
+    Oracle,
+    /// The simulated card with the RTL engine at `clock_hz`.
+    Rtl {
+        /// Engine clock.
+        clock_hz: u64,
+    },
+    /// A card through VFIO.
+    Vfio {
+        /// PCI address.
+        device: String,
+    },
+}
+
+/// What a run produced.
+pub struct Outcome {
+    /// All flags, load flags first, sorted as a flags file.
+    pub flags: Vec<Flag>,
+    /// The card's cycle stamp of each flag (device backends only).
+    pub cycles: Option<Vec<u64>>,
+    /// Position-updates done by the tape.
+    pub position_updates: u64,
+    /// Wall time of the tape (for a device: load and tape, driver included).
+    pub wall: Duration,
+    /// The card's own figures (device backends only).
+    pub device: Option<DeviceFigures>,
+}
+
+/// Runs `tape` on `target`.
 pub fn execute(
-    backend: Backend,
+    target: &Target,
     book: &Book,
     tape: &[PriceUpdate],
     warn_bps: u32,
-    threads: usize,
-) -> (Vec<Flag>, u64, std::time::Duration) {
-    match backend {
-        Backend::Cpu => {
-            let mut engine = Engine::new(book, warn_bps, threads);
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let (flags, position_updates, wall) = match target {
+        Target::Cpu { threads } => {
+            let mut engine = Engine::new(book, warn_bps, *threads);
             let mut flags = engine.load_flags();
             let position_updates = engine.position_updates(tape);
             let started = Instant::now();
             flags.extend(engine.run(tape));
             (flags, position_updates, started.elapsed())
         }
-        Backend::Oracle => {
-            let started = Instant::now();
+        Target::Oracle => {
             let flags = oracle::run(book, tape, warn_bps);
             let position_updates = (book.positions.len() * tape.len()) as u64;
             (flags, position_updates, started.elapsed())
         }
-    }
+        Target::Rtl { clock_hz } => {
+            let timing = Timing {
+                clock_hz: *clock_hz,
+                ..Timing::default()
+            };
+            let config = CardConfig::default();
+            let sim = SimCard::new(
+                DefaultRtlEngine::new(),
+                timing,
+                Faults::default(),
+                config.dma_words(),
+            );
+            return on_card(sim, config, book, tape, warn_bps, *clock_hz, started);
+        }
+        Target::Vfio { device } => {
+            let config = CardConfig::default();
+            let backend = VfioBackend::open(device, config.dma_words() * 8)
+                .with_context(|| format!("cannot open the card at {device}"))?;
+            return on_card(backend, config, book, tape, warn_bps, 0, started);
+        }
+    };
+    Ok(Outcome {
+        flags,
+        cycles: None,
+        position_updates,
+        wall,
+        device: None,
+    })
+}
+
+/// Runs the book and tape on the card behind `backend`.
+fn on_card<B: riskpipe_driver::backend::Backend>(
+    backend: B,
+    config: CardConfig,
+    book: &Book,
+    tape: &[PriceUpdate],
+    warn_bps: u32,
+    clock_hz: u64,
+    started: Instant,
+) -> anyhow::Result<Outcome> {
+    let mut card = Card::open(backend, config)?;
+    let run = run_on_card(&mut card, book, tape, warn_bps)?;
+    card.close()?;
+    let (flags, cycles): (Vec<Flag>, Vec<u64>) = run.flags.into_iter().unzip();
+    Ok(Outcome {
+        flags,
+        cycles: Some(cycles),
+        position_updates: run.counters.position_updates,
+        wall: started.elapsed(),
+        device: Some(DeviceFigures::new(
+            clock_hz,
+            run.load_ns,
+            run.tape_ns,
+            tape.len(),
+            &run.counters,
+        )),
+    })
 }

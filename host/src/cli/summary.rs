@@ -38,6 +38,52 @@ pub struct RunReport {
     pub wall_s: f64,
     pub updates_per_s: f64,
     pub position_updates_per_s: f64,
+    /// The card's own figures, for device backends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceFigures>,
+}
+
+/// What a card reports of a run, on its own timeline (modeled, for a simulated card).
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct DeviceFigures {
+    /// Engine clock in MHz (0 when unknown: a real card through VFIO).
+    pub clock_mhz: f64,
+    /// Card time to load the book, flags included, in µs.
+    pub load_us: f64,
+    /// Card time from the first price update sent until its last flag was in, in µs.
+    pub tape_us: f64,
+    /// `tape_us` per price update, in ns.
+    pub ns_per_update: f64,
+    /// The card's cycle counter at the end.
+    pub cycles: u64,
+    /// Clocks the engine was busy with commands.
+    pub busy_cycles: u64,
+    /// Lane-clocks held back by flag back-pressure.
+    pub stall_cycles: u64,
+    /// Records the card refused.
+    pub refused: u64,
+}
+
+impl DeviceFigures {
+    /// The figures of a run of `updates` updates.
+    pub fn new(
+        clock_hz: u64,
+        load_ns: u64,
+        tape_ns: u64,
+        updates: usize,
+        counters: &riskpipe_driver::Counters,
+    ) -> Self {
+        DeviceFigures {
+            clock_mhz: clock_hz as f64 / 1e6,
+            load_us: load_ns as f64 / 1e3,
+            tape_us: tape_ns as f64 / 1e3,
+            ns_per_update: tape_ns as f64 / updates.max(1) as f64,
+            cycles: counters.cycles,
+            busy_cycles: counters.busy_cycles,
+            stall_cycles: counters.stall_cycles,
+            refused: counters.errors,
+        }
+    }
 }
 
 impl RunReport {
@@ -76,6 +122,7 @@ impl RunReport {
             wall_s: wall.as_secs_f64(),
             updates_per_s: updates as f64 / secs,
             position_updates_per_s: position_updates as f64 / secs,
+            device: None,
         }
     }
 
@@ -107,6 +154,20 @@ impl RunReport {
             self.updates_per_s,
             self.position_updates_per_s / 1e6
         );
+        if let Some(d) = &self.device {
+            println!(
+                "device    {:.1} µs of card time for the tape ({:.0} ns/update), load {:.1} µs; \
+                 {} cycles at {} MHz, {} busy, {} stalled, {} records refused",
+                d.tape_us,
+                d.ns_per_update,
+                d.load_us,
+                d.cycles,
+                d.clock_mhz,
+                d.busy_cycles,
+                d.stall_cycles,
+                d.refused
+            );
+        }
     }
 
     /// Prints the report as one line of JSON.

@@ -1,0 +1,243 @@
+//! The simulated card: an engine and its shell on a modeled clock, behind the driver's
+//! [`Backend`] trait. Host register writes reach the card after the link's write latency and in
+//! order; register reads stall the host for a round trip; DMA writes become visible in host
+//! memory after the DMA latency. Nothing runs between driver calls: the card advances only while
+//! the driver waits on it (`wait`, register reads), so every run is deterministic.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use riskpipe_driver::backend::{Backend, BackendError, DmaMemory, check_bar_access};
+use riskpipe_proto::pcie::BAR0_BYTES;
+
+use crate::engine::CardEngine;
+use crate::faults::Faults;
+use crate::memory::SimMemory;
+use crate::shell::{DmaWrite, Shell};
+use crate::timing::Timing;
+
+/// Bus address of the simulated host memory (any 64-byte-aligned value would do).
+const BUS_ADDRESS: u64 = 0x1_0000_0000;
+
+/// PCIe completion timeout for a register read the card never answers (the low end of the
+/// range the PCIe specification allows, 50 µs to 50 ms).
+const COMPLETION_TIMEOUT_NS: u64 = 50_000;
+
+/// Clocks a `wait` runs at most when nothing becomes visible to the host.
+const WAIT_CLOCKS: u64 = 256;
+
+/// A host access travelling to the card.
+#[derive(Debug)]
+enum Arrival {
+    Write(u32, u32),
+    Words(u32, Vec<u64>),
+    Read(u32),
+}
+
+/// A DMA write on its way into host memory, ordered by landing clock, then issue order.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Landing {
+    clock: u64,
+    order: u64,
+    first_word: usize,
+    words: Vec<u64>,
+}
+
+/// A card simulated clock by clock beneath the driver.
+pub struct SimCard<E: CardEngine> {
+    engine: E,
+    shell: Shell,
+    timing: Timing,
+    faults: Faults,
+    memory: SimMemory,
+    /// Clocks since power-on (the card's modeled time).
+    now: u64,
+    arriving: VecDeque<(u64, Arrival)>,
+    landing: BinaryHeap<Reverse<Landing>>,
+    issued: u64,
+    /// A register read the engine has answered, waiting to travel back.
+    read_value: Option<u32>,
+}
+
+/// The simulated engine failed (its logic did not settle): a bug of the design, reported as
+/// the backend failing.
+fn engine_failure(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Unavailable(format!("simulated engine: {e}"))
+}
+
+impl<E: CardEngine> SimCard<E> {
+    /// A powered-on card around `engine`, with `dma_words` 64-bit words of host memory.
+    pub fn new(engine: E, timing: Timing, faults: Faults, dma_words: usize) -> Self {
+        SimCard {
+            engine,
+            shell: Shell::default(),
+            timing,
+            faults,
+            memory: SimMemory::new(dma_words, BUS_ADDRESS),
+            now: 0,
+            arriving: VecDeque::new(),
+            landing: BinaryHeap::new(),
+            issued: 0,
+            read_value: None,
+        }
+    }
+
+    /// The modeled timings.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    fn dead(&self) -> bool {
+        self.faults
+            .dead_from_ns
+            .is_some_and(|t| self.timing.ns(self.now) >= t)
+    }
+
+    fn stalled(&self) -> bool {
+        let now = self.timing.ns(self.now);
+        self.faults
+            .stall
+            .is_some_and(|(from, length)| now >= from && now - from < length)
+    }
+
+    /// One clock of modeled time; returns whether a DMA write landed in host memory.
+    fn tick(&mut self) -> Result<bool, BackendError> {
+        while self.arriving.front().is_some_and(|(at, _)| *at <= self.now) {
+            let Some((_, arrival)) = self.arriving.pop_front() else {
+                break;
+            };
+            if self.dead() {
+                continue;
+            }
+            match arrival {
+                Arrival::Write(offset, value) => self.shell.write(offset, value),
+                Arrival::Words(offset, words) => self.shell.write_words(offset, &words),
+                Arrival::Read(offset) => self.read_value = self.shell.read(offset),
+            }
+        }
+        if !self.dead() && !self.stalled() {
+            let inputs = self.shell.inputs();
+            let outputs = self.engine.clock(&inputs).map_err(engine_failure)?;
+            let result = self.shell.after_clock(&inputs, &outputs);
+            if result.read.is_some() {
+                self.read_value = result.read;
+            }
+            for write in result.dma {
+                self.issue(write);
+            }
+        }
+        self.now += 1;
+        let mut landed = false;
+        while self.landing.peek().is_some_and(|l| l.0.clock <= self.now) {
+            let Some(Reverse(l)) = self.landing.pop() else {
+                break;
+            };
+            for (k, word) in l.words.into_iter().enumerate() {
+                self.memory.store(l.first_word + k, word);
+            }
+            landed = true;
+        }
+        Ok(landed)
+    }
+
+    /// Starts a DMA write, applying the faults that concern it.
+    fn issue(&mut self, write: DmaWrite) {
+        let DmaWrite {
+            address,
+            mut words,
+            entry,
+        } = write;
+        let mut delay = self.timing.dma_write_ns;
+        if let Some(n) = entry {
+            if self.faults.drop_entries.contains(&n) {
+                return;
+            }
+            if self.faults.corrupt_entries.contains(&n) {
+                words[2] ^= 1 << 17;
+            }
+            if self.faults.delay_entries.contains(&n) {
+                delay += self.faults.delay_ns;
+            }
+        }
+        let (Some(first_word), Some(_)) = (
+            self.memory.word_at(address),
+            self.memory
+                .word_at(address + 8 * (words.len() as u64).saturating_sub(1)),
+        ) else {
+            // The IOMMU refuses a write outside the memory mapped for the card.
+            self.shell.count_error();
+            return;
+        };
+        self.issued += 1;
+        self.landing.push(Reverse(Landing {
+            clock: self.now + self.timing.clocks(delay),
+            order: self.issued,
+            first_word,
+            words,
+        }));
+    }
+
+    fn send(&mut self, arrival: Arrival) {
+        let at = self.now + self.timing.clocks(self.timing.mmio_write_ns);
+        self.arriving.push_back((at, arrival));
+    }
+}
+
+impl<E: CardEngine> Backend for SimCard<E> {
+    fn bar_bytes(&self) -> u32 {
+        BAR0_BYTES
+    }
+
+    fn read32(&mut self, offset: u32) -> Result<u32, BackendError> {
+        check_bar_access(offset, 4, 4, BAR0_BYTES)?;
+        let there = self.timing.mmio_read_ns / 2;
+        let back = self.timing.clocks(self.timing.mmio_read_ns - there);
+        self.read_value = None;
+        self.arriving
+            .push_back((self.now + self.timing.clocks(there), Arrival::Read(offset)));
+        // The host is stalled until the completion returns. A dead card never answers: after
+        // the completion timeout the root complex hands the host all ones.
+        let give_up = self.now
+            + self
+                .timing
+                .clocks(self.timing.mmio_read_ns + COMPLETION_TIMEOUT_NS);
+        while self.read_value.is_none() && self.now < give_up {
+            self.tick()?;
+        }
+        let value = self.read_value.take().unwrap_or(u32::MAX);
+        let answered = self.now + back;
+        while self.now < answered {
+            self.tick()?;
+        }
+        Ok(value)
+    }
+
+    fn write32(&mut self, offset: u32, value: u32) -> Result<(), BackendError> {
+        check_bar_access(offset, 4, 4, BAR0_BYTES)?;
+        self.send(Arrival::Write(offset, value));
+        Ok(())
+    }
+
+    fn write_words(&mut self, offset: u32, words: &[u64]) -> Result<(), BackendError> {
+        check_bar_access(offset, words.len() * 8, 8, BAR0_BYTES)?;
+        self.send(Arrival::Words(offset, words.to_vec()));
+        Ok(())
+    }
+
+    fn dma(&self) -> &dyn DmaMemory {
+        &self.memory
+    }
+
+    fn wait(&mut self) -> Result<(), BackendError> {
+        for _ in 0..WAIT_CLOCKS {
+            if self.tick()? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.timing.ns(self.now)
+    }
+}
