@@ -31,14 +31,14 @@ fn geometry() -> CardGeometry {
 
 /// Drives the scenario on the rust-hdl engine while recording, and checks its flags against the
 /// oracle along the way.
-fn recorded_scenario() -> Bench {
+fn recorded_scenario(seed: u64, scale: Scale) -> Bench {
     let warn_bps = 7_500;
-    let (book, tape) = random_case(21, 24, 3, 14, Scale::Small);
+    let (book, tape) = random_case(seed, 24, 3, 14, scale);
     let image = CardImage::new(&book, geometry(), warn_bps).expect("book fits");
     let mut bench = Bench::new();
     bench.record();
-    // The host takes flags in bursts: two clocks of five.
-    bench.set_flag_ready(|clock| clock % 5 < 2);
+    // The host takes flags in bursts: two clocks of five, shifted by the seed.
+    bench.set_flag_ready(move |clock| (clock + seed) % 5 < 2);
     bench.enable().unwrap();
     assert!(bench.write_register(reg::WARN_BPS, warn_bps).unwrap());
     assert!(!bench.write_register(reg::WARN_BPS, 10_001).unwrap());
@@ -110,21 +110,36 @@ fn recorded_scenario() -> Bench {
     bench
 }
 
-#[test]
-fn verilog_matches_the_rust_hdl_engine_clock_by_clock() {
+/// Records the scenario on `seed` and replays it on the Verilog.
+fn check_lockstep(seed: u64, scale: Scale) {
     if !tool_available("verilator") {
         return;
     }
-    let mut bench = recorded_scenario();
+    let mut bench = recorded_scenario(seed, scale);
     let (inputs, expected) = bench.recorded().expect("recording was on");
     assert!(inputs.rows.len() > 1_000, "a scenario of some length");
     let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("rtl-lockstep");
     std::fs::create_dir_all(&work).unwrap();
-    let verilog = work.join("engine_2_4_6_3.v");
+    let verilog = work.join(format!("engine_2_4_6_3_{seed}.v"));
     std::fs::write(&verilog, design_verilog::<Engine>()).unwrap();
     let actual = run_verilator(&verilog, &inputs, &expected.ports, &work)
         .unwrap_or_else(|e| panic!("verilator: {e}"));
     if let Some(difference) = first_mismatch(&expected, &actual) {
-        panic!("the Verilog and the rust-hdl engine differ: {difference}");
+        panic!("seed {seed}: the Verilog and the rust-hdl engine differ: {difference}");
     }
+}
+
+#[test]
+fn verilog_matches_the_rust_hdl_engine_clock_by_clock() {
+    check_lockstep(21, Scale::Small);
+}
+
+#[test]
+fn verilog_matches_on_extreme_values() {
+    check_lockstep(22, Scale::Extreme);
+}
+
+#[test]
+fn verilog_matches_on_another_random_book() {
+    check_lockstep(23, Scale::Small);
 }
