@@ -39,9 +39,9 @@ fn geometry<B: Backend>(card: &Card<B>) -> CardGeometry {
     }
 }
 
-/// A flag record from the card as a [`Flag`] and its cycle stamp. The driver has checked the
-/// state code already.
-fn to_flag(record: &FlagRecord) -> anyhow::Result<(Flag, u64)> {
+/// A flag record from the card as a [`Flag`] and its cycle stamp. (The driver has checked the
+/// state code already; this refuses an unknown one all the same.)
+pub fn flag_of(record: &FlagRecord) -> anyhow::Result<(Flag, u64)> {
     let state = State::from_code(record.state_code)
         .with_context(|| format!("flag with state code {}", record.state_code))?;
     Ok((
@@ -78,7 +78,7 @@ pub fn run_on_card<B: Backend>(
     let counters = card.counters()?;
     let mut flags = records
         .iter()
-        .map(to_flag)
+        .map(flag_of)
         .collect::<anyhow::Result<Vec<_>>>()?;
     flags.sort();
     Ok(DeviceRun {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Scale, random_case};
+use common::{Scale, flags_of, random_case};
 use riskpipe::book::Book;
 use riskpipe::card_image::{CardGeometry, CardImage};
 use riskpipe::device::run_on_card;
@@ -15,7 +15,7 @@ use riskpipe_driver::backend::{Backend, BackendError, DmaMemory};
 use riskpipe_driver::{Card, CardConfig, CardError};
 use riskpipe_hdl::ports::RtlEngine;
 use riskpipe_proto::State;
-use riskpipe_proto::wire::{Command, FlagRecord, reg};
+use riskpipe_proto::wire::{Command, reg};
 use riskpipe_sim::{Faults, SimCard, Timing};
 
 /// 2 lanes of 16 accounts and 64 positions, 8 instruments: quick to simulate.
@@ -28,21 +28,6 @@ fn sim(faults: Faults, config: &CardConfig) -> SimCard<SmallEngine> {
         faults,
         config.dma_words(),
     )
-}
-
-fn flags_of(records: &[FlagRecord]) -> Vec<Flag> {
-    let mut flags: Vec<Flag> = records
-        .iter()
-        .map(|r| Flag {
-            seq: r.seq,
-            account_id: r.account_id,
-            state: State::from_code(r.state_code).unwrap(),
-            equity: r.equity,
-            margin_e6: r.margin_e6,
-        })
-        .collect();
-    flags.sort();
-    flags
 }
 
 fn case() -> (Book, Vec<PriceUpdate>) {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Scale, random_case};
+use common::{Scale, flags_of, random_case};
 use riskpipe::card_image::{CardGeometry, CardImage};
 use riskpipe::oracle;
 use riskpipe_hdl::engine::MarginEngine;
@@ -49,16 +49,8 @@ fn recorded_scenario(seed: u64, scale: Scale) -> Bench {
         bench.send(&image.price_command(update)).unwrap();
     }
     bench.drain(1_000_000).unwrap();
-    let mut got: Vec<(u64, u32, u8)> = bench
-        .take_flags()
-        .iter()
-        .map(|f| (f.seq, f.account_id, f.state_code))
-        .collect();
-    got.sort();
-    let expected: Vec<(u64, u32, u8)> = oracle::run(&book, &tape, warn_bps)
-        .iter()
-        .map(|f| (f.seq, f.account_id, f.state.code()))
-        .collect();
+    let got = flags_of(&bench.take_flags());
+    let expected = oracle::run(&book, &tape, warn_bps);
     assert!(!expected.is_empty(), "the scenario must raise flags");
     assert_eq!(got, expected);
 

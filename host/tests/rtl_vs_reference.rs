@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Scale, random_case};
+use common::{Scale, flags_of, random_case};
 use proptest::prelude::*;
 use riskpipe::book::Book;
 use riskpipe::card_image::{CardGeometry, CardImage};
@@ -55,19 +55,7 @@ fn run_on_rtl(
     );
     let status = bench.read_register(reg::STATUS).unwrap().unwrap();
     assert_eq!(status & status::QUEUE_FAULT, 0, "no flag queue fault");
-    let mut flags: Vec<Flag> = bench
-        .take_flags()
-        .into_iter()
-        .map(|f| Flag {
-            seq: f.seq,
-            account_id: f.account_id,
-            state: State::from_code(f.state_code).expect("a known state"),
-            equity: f.equity,
-            margin_e6: f.margin_e6,
-        })
-        .collect();
-    flags.sort();
-    flags
+    flags_of(&bench.take_flags())
 }
 
 #[test]
@@ -130,18 +118,7 @@ fn check_runtime_change(
     }
     bench.drain(1_000_000).unwrap();
     assert_eq!(bench.read_counter(reg::ERRORS).unwrap(), 0);
-    let mut got: Vec<Flag> = bench
-        .take_flags()
-        .into_iter()
-        .map(|f| Flag {
-            seq: f.seq,
-            account_id: f.account_id,
-            state: State::from_code(f.state_code).unwrap(),
-            equity: f.equity,
-            margin_e6: f.margin_e6,
-        })
-        .collect();
-    got.sort();
+    let got = flags_of(&bench.take_flags());
     // Expected: the load flags of the original book, the flags of the change itself, then
     // the tape's flags on the changed book.
     let mut expected = oracle::run(book, &[], warn_bps);
@@ -255,16 +232,8 @@ fn bad_records_are_counted_and_change_nothing() {
         bench.send(&image.price_command(update)).unwrap();
     }
     bench.drain(1_000_000).unwrap();
-    let mut got: Vec<(u64, u32, u8)> = bench
-        .take_flags()
-        .iter()
-        .map(|f| (f.seq, f.account_id, f.state_code))
-        .collect();
-    got.sort();
-    let expected: Vec<(u64, u32, u8)> = oracle::run(&book, &tape, 8_000)
-        .iter()
-        .map(|f| (f.seq, f.account_id, f.state.code()))
-        .collect();
+    let got = flags_of(&bench.take_flags());
+    let expected = oracle::run(&book, &tape, 8_000);
     assert_eq!(got, expected);
     assert_eq!(bench.read_counter(reg::UPDATES).unwrap(), tape.len() as u64);
     // A scan re-emits exactly the accounts that are not HEALTHY now.
@@ -350,16 +319,8 @@ fn a_soft_reset_forgets_the_book_and_the_counters() {
         bench.send(&image.price_command(update)).unwrap();
     }
     bench.drain(1_000_000).unwrap();
-    let mut got: Vec<(u64, u32, u8)> = bench
-        .take_flags()
-        .iter()
-        .map(|f| (f.seq, f.account_id, f.state_code))
-        .collect();
-    got.sort();
-    let expected: Vec<(u64, u32, u8)> = oracle::run(&second, &second_tape, 8_000)
-        .iter()
-        .map(|f| (f.seq, f.account_id, f.state.code()))
-        .collect();
+    let got = flags_of(&bench.take_flags());
+    let expected = oracle::run(&second, &second_tape, 8_000);
     assert_eq!(got, expected);
     assert_eq!(
         bench.read_counter(reg::UPDATES).unwrap(),

@@ -9,7 +9,10 @@ use riskpipe::book::rows::{
     AccountRow, BookRows, BracketRow, InstrumentRow, PositionRow, PriceRow,
 };
 use riskpipe::book::{Book, RowLocator};
+use riskpipe::device::flag_of;
+use riskpipe::flags::Flag;
 use riskpipe::tape::{PriceUpdate, tape_from_rows};
+use riskpipe_proto::wire::FlagRecord;
 use riskpipe_proto::{EXPOSURE_LIMIT, MAX_POSITIONS_PER_ACCOUNT, MAX_TIERS, PPM};
 
 /// How large the random numbers are.
@@ -147,4 +150,14 @@ fn interleave_by_instrument(rows: &mut Vec<BracketRow>, rng: &mut ChaCha8Rng) {
             queues.swap_remove(k);
         }
     }
+}
+
+/// Flag records from a card as the [`Flag`]s of a flags file, sorted the same way.
+pub fn flags_of(records: &[FlagRecord]) -> Vec<Flag> {
+    let mut flags: Vec<Flag> = records
+        .iter()
+        .map(|r| flag_of(r).expect("a known state").0)
+        .collect();
+    flags.sort();
+    flags
 }
