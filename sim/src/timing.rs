@@ -28,14 +28,17 @@ impl Default for Timing {
 }
 
 impl Timing {
-    /// `ns` in whole clocks, rounded up (a delay never shrinks to nothing).
+    /// `ns` in whole clocks, rounded up (a delay never shrinks to nothing); saturates at
+    /// `u64::MAX`.
     pub fn clocks(&self, ns: u64) -> u64 {
-        (u128::from(ns) * u128::from(self.clock_hz)).div_ceil(1_000_000_000) as u64
+        let clocks = (u128::from(ns) * u128::from(self.clock_hz)).div_ceil(1_000_000_000);
+        u64::try_from(clocks).unwrap_or(u64::MAX)
     }
 
-    /// `clocks` in ns, rounded down.
+    /// `clocks` in ns, rounded down; saturates at `u64::MAX`.
     pub fn ns(&self, clocks: u64) -> u64 {
-        (u128::from(clocks) * 1_000_000_000 / u128::from(self.clock_hz)) as u64
+        let ns = u128::from(clocks) * 1_000_000_000 / u128::from(self.clock_hz.max(1));
+        u64::try_from(ns).unwrap_or(u64::MAX)
     }
 }
 
@@ -50,6 +53,14 @@ mod tests {
         assert_eq!(t.clocks(4), 1);
         assert_eq!(t.clocks(0), 0);
         assert_eq!(t.ns(107), 428);
-        assert_eq!(t.ns(u64::MAX / 1_000), 73_786_976_294_838);
+        // 4 ns per clock at 250 MHz, exactly, up to where u64 ends.
+        assert_eq!(t.ns(u64::MAX / 4), u64::MAX / 4 * 4);
+        assert_eq!(t.ns(u64::MAX), u64::MAX);
+        let slow = Timing {
+            clock_hz: 1,
+            ..Timing::default()
+        };
+        assert_eq!(slow.clocks(u64::MAX), u64::MAX / 1_000_000_000 + 1);
+        assert_eq!(slow.ns(u64::MAX), u64::MAX);
     }
 }
