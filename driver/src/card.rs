@@ -376,43 +376,31 @@ impl<B: Backend> Card<B> {
 
     /// Reads every counter (each as low half, then the high half the low read latched).
     pub fn counters(&mut self) -> Result<Counters, CardError> {
-        let mut values = [0u64; reg::COUNTERS.len()];
-        for (value, &address) in values.iter_mut().zip(reg::COUNTERS.iter()) {
-            let low = self.backend.read32(address)?;
-            let high = self.backend.read32(address + 4)?;
-            if low == u32::MAX && high == u32::MAX {
-                return Err(CardError::NotResponding {
-                    register: "a counter",
-                });
-            }
-            *value = u64::from(low) | u64::from(high) << 32;
-        }
-        let [
-            updates,
-            position_updates,
-            flags,
-            busy_cycles,
-            stall_cycles,
-            errors,
-            bad_instrument,
-            bad_price,
-            malformed,
-            cycles,
-            bad_writes,
-        ] = values;
         Ok(Counters {
-            updates,
-            position_updates,
-            flags,
-            busy_cycles,
-            stall_cycles,
-            errors,
-            bad_instrument,
-            bad_price,
-            malformed,
-            cycles,
-            bad_writes,
+            updates: self.counter(reg::UPDATES)?,
+            position_updates: self.counter(reg::POSITION_UPDATES)?,
+            flags: self.counter(reg::FLAGS)?,
+            busy_cycles: self.counter(reg::BUSY_CYCLES)?,
+            stall_cycles: self.counter(reg::STALL_CYCLES)?,
+            errors: self.counter(reg::ERRORS)?,
+            bad_instrument: self.counter(reg::BAD_INSTRUMENT)?,
+            bad_price: self.counter(reg::BAD_PRICE)?,
+            malformed: self.counter(reg::MALFORMED)?,
+            cycles: self.counter(reg::CYCLES)?,
+            bad_writes: self.counter(reg::BAD_WRITES)?,
         })
+    }
+
+    /// One 64-bit counter: the low half, then the high half the low read latched.
+    fn counter(&mut self, address: u32) -> Result<u64, CardError> {
+        let low = self.backend.read32(address)?;
+        let high = self.backend.read32(address + 4)?;
+        if low == u32::MAX && high == u32::MAX {
+            return Err(CardError::NotResponding {
+                register: "a counter",
+            });
+        }
+        Ok(u64::from(low) | u64::from(high) << 32)
     }
 
     /// Asks for every account that is not HEALTHY to be flagged again, under `seq`.
