@@ -27,10 +27,17 @@ use crate::mul::Mul64x32;
 /// Clocks from issuing an item to writing its account back and queueing its flag.
 pub const LANE_DEPTH: usize = 18;
 
+/// Stage at which an item's account is read (its data is back one clock later).
+pub const ACCOUNT_READ_STAGE: usize = 10;
+
+/// Stage at which an item samples the margin-call level (the warn multiply's operands).
+pub const WARN_SAMPLE_STAGE: usize = 13;
+
 /// Flag queue: 2^6 entries; a lane stops issuing while 24 or fewer are free, which covers
 /// every item in flight.
-const FLAG_QUEUE_BITS: usize = 6;
-const FLAG_QUEUE_RESERVE: u32 = 24;
+pub const FLAG_QUEUE_BITS: usize = 6;
+/// Free flag-queue entries at or below which a lane stops issuing.
+pub const FLAG_QUEUE_RESERVE: u32 = 24;
 
 /// Bits of a queued flag: words 0..6 of the flag record (`riskpipe_proto::wire::FlagRecord`).
 pub const QUEUED_FLAG_BITS: usize = 384;

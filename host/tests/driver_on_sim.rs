@@ -16,14 +16,22 @@ use riskpipe_driver::{Card, CardConfig, CardError};
 use riskpipe_hdl::ports::RtlEngine;
 use riskpipe_proto::State;
 use riskpipe_proto::wire::{Command, reg};
-use riskpipe_sim::{Faults, SimCard, Timing};
+use riskpipe_sim::paired::Paired;
+use riskpipe_sim::{FastEngine, Faults, Geometry, SimCard, Timing};
 
 /// 2 lanes of 16 accounts and 64 positions, 8 instruments: quick to simulate.
 type SmallEngine = RtlEngine<2, 4, 6, 3>;
 
-fn sim(faults: Faults, config: &CardConfig) -> SimCard<SmallEngine> {
+/// The RTL engine with the fast engine held to it on every clock: each scenario below is
+/// also a conformance check of the fast engine.
+type Engines = Paired<SmallEngine, FastEngine>;
+
+fn sim(faults: Faults, config: &CardConfig) -> SimCard<Engines> {
     SimCard::new(
-        SmallEngine::new(),
+        Paired::new(
+            SmallEngine::new(),
+            FastEngine::new(Geometry::of_rtl::<2, 4, 6, 3>()),
+        ),
         Timing::default(),
         faults,
         config.dma_words(),

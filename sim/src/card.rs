@@ -100,8 +100,27 @@ impl<E: CardEngine> SimCard<E> {
             .is_some_and(|(from, length)| now >= from && now - from < length)
     }
 
-    /// One clock of modeled time; returns whether a DMA write landed in host memory.
-    fn tick(&mut self) -> Result<bool, BackendError> {
+    /// Clocks from now until the next host access arrives or DMA write lands (at least 1):
+    /// until then the shell's inputs cannot change but by the engine's own outputs. A card
+    /// with a stall or death scheduled goes one clock at a time.
+    fn clocks_to_next_event(&self) -> u64 {
+        if self.faults.stall.is_some() || self.faults.dead_from_ns.is_some() {
+            return 1;
+        }
+        let arrival = self.arriving.front().map(|(at, _)| *at);
+        let landing = self.landing.peek().map(|l| l.0.clock);
+        [arrival, landing]
+            .into_iter()
+            .flatten()
+            .map(|at| at.saturating_sub(self.now))
+            .min()
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// Up to `most` clocks (at least one) of modeled time, fewer if an event falls due
+    /// sooner or the shell acts; returns whether a DMA write landed in host memory.
+    fn tick(&mut self, most: u64) -> Result<bool, BackendError> {
         while self.arriving.front().is_some_and(|(at, _)| *at <= self.now) {
             let Some((_, arrival)) = self.arriving.pop_front() else {
                 break;
@@ -115,9 +134,12 @@ impl<E: CardEngine> SimCard<E> {
                 Arrival::Read(offset) => self.read_value = self.shell.read(offset),
             }
         }
+        let mut clocks = 1;
         if !self.dead() && !self.stalled() {
             let inputs = self.shell.inputs();
-            let outputs = self.engine.clock(&inputs).map_err(engine_failure)?;
+            let most = most.min(self.clocks_to_next_event()).max(1);
+            let (ran, outputs) = self.engine.run(&inputs, most).map_err(engine_failure)?;
+            clocks = ran;
             let result = self.shell.after_clock(&inputs, &outputs);
             if result.read.is_some() {
                 self.read_value = result.read;
@@ -126,7 +148,7 @@ impl<E: CardEngine> SimCard<E> {
                 self.issue(write);
             }
         }
-        self.now += 1;
+        self.now += clocks;
         let mut landed = false;
         while self.landing.peek().is_some_and(|l| l.0.clock <= self.now) {
             let Some(Reverse(l)) = self.landing.pop() else {
@@ -202,12 +224,12 @@ impl<E: CardEngine> Backend for SimCard<E> {
                 .timing
                 .clocks(self.timing.mmio_read_ns + COMPLETION_TIMEOUT_NS);
         while self.read_value.is_none() && self.now < give_up {
-            self.tick()?;
+            self.tick(give_up - self.now)?;
         }
         let value = self.read_value.take().unwrap_or(u32::MAX);
         let answered = self.now + back;
         while self.now < answered {
-            self.tick()?;
+            self.tick(answered - self.now)?;
         }
         Ok(value)
     }
@@ -229,8 +251,9 @@ impl<E: CardEngine> Backend for SimCard<E> {
     }
 
     fn wait(&mut self) -> Result<(), BackendError> {
-        for _ in 0..WAIT_CLOCKS {
-            if self.tick()? {
+        let until = self.now + WAIT_CLOCKS;
+        while self.now < until {
+            if self.tick(until - self.now)? {
                 break;
             }
         }

@@ -6,11 +6,14 @@
 
 pub mod card;
 pub mod engine;
+pub mod fast;
 pub mod faults;
 pub mod memory;
+pub mod paired;
 pub mod shell;
 pub mod timing;
 
 pub use card::SimCard;
+pub use fast::{FastEngine, Geometry};
 pub use faults::Faults;
 pub use timing::Timing;

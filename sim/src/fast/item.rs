@@ -1,0 +1,198 @@
+//! The arithmetic of one pipeline item, bit for bit as the lane computes it: every sum wraps
+//! at the register's width (64 bits for equity, 96 for margin, 5 for the open count), so the
+//! model agrees with the hardware even where the load bounds of `docs/risk-model.md` are
+//! broken.
+
+use riskpipe_proto::MAX_TIERS;
+
+/// Mask of a 96-bit register.
+pub const MASK_96: u128 = (1 << 96) - 1;
+
+/// One instrument's bracket table as the lanes see it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Brackets {
+    /// Tiers in use (the 5-bit field of the instrument's meta word).
+    pub tier_count: u8,
+    /// Notional floor of each tier.
+    pub floors: [u64; MAX_TIERS],
+    /// Maintenance rate of each tier, in ppm.
+    pub rates: [u32; MAX_TIERS],
+    /// Maintenance amount ×10^6 of each tier (96 bits).
+    pub maints: [u128; MAX_TIERS],
+}
+
+impl Brackets {
+    /// The tier of a notional: the last tier in use whose floor it reaches, tier 0 if none.
+    /// `huge` (bits 64..96 of the product set) reaches every floor.
+    fn tier(&self, low: u64, huge: bool) -> usize {
+        let used = usize::from(self.tier_count).min(MAX_TIERS);
+        (0..used)
+            .rev()
+            .find(|&t| huge || low >= self.floors[t])
+            .unwrap_or(0)
+    }
+}
+
+/// One side of an item: a position's `qv = qty·v` and `cost = qty·v·entry` at a price.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Side {
+    /// qty·v (two's complement).
+    pub qv: u64,
+    /// qty·v·entry (two's complement).
+    pub cost: u64,
+    /// Price in ticks.
+    pub price: u32,
+}
+
+/// What an item adds to its account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    /// Added to equity, modulo 2^64.
+    pub equity: u64,
+    /// Added to margin_e6, modulo 2^96.
+    pub margin: u128,
+    /// Added to the open-position count, modulo 2^5.
+    pub open: u8,
+}
+
+/// Side's equity contribution `sign(qv)·|qv|·P − cost` and margin term `|qv|·P·mmr − maint`.
+fn contribution(side: Side, brackets: &Brackets) -> (u64, u128) {
+    let negative = side.qv >> 63 == 1;
+    let size = if negative {
+        side.qv.wrapping_neg()
+    } else {
+        side.qv
+    };
+    let notional = u128::from(size) * u128::from(side.price);
+    let low = notional as u64;
+    let signed = if negative { low.wrapping_neg() } else { low };
+    let tier = brackets.tier(low, notional >> 64 != 0);
+    let term = (u128::from(low) * u128::from(brackets.rates[tier]))
+        .wrapping_sub(brackets.maints[tier])
+        & MASK_96;
+    (signed.wrapping_sub(side.cost), term)
+}
+
+/// The change an item from side `a` to side `b` makes to its account.
+pub fn change(a: Side, b: Side, brackets: &Brackets) -> Change {
+    let (equity_a, term_a) = contribution(a, brackets);
+    let (equity_b, term_b) = contribution(b, brackets);
+    let open = match (a.qv != 0, b.qv != 0) {
+        (false, true) => 1,
+        (true, false) => 31,
+        _ => 0,
+    };
+    Change {
+        equity: equity_b.wrapping_sub(equity_a),
+        margin: term_b.wrapping_sub(term_a) & MASK_96,
+        open,
+    }
+}
+
+/// The change of a job whose two sides hold no position (a collateral change of cost
+/// `-delta`, or a scan with cost 0): the margin terms cancel whatever the tables hold.
+pub fn cost_only(cost_b: u64) -> Change {
+    Change {
+        equity: cost_b.wrapping_neg(),
+        margin: 0,
+        open: 0,
+    }
+}
+
+/// The state the lane decides for an account with these figures (`docs/hardware.md`, "The
+/// state rule"): 0 HEALTHY, 1 MARGIN_CALL, 2 LIQUIDATE.
+pub fn decide(equity: u64, margin: u128, open: u8, warn_bps: u32) -> u8 {
+    if open == 0 {
+        return 0;
+    }
+    let positive = equity >> 63 == 0 && equity != 0;
+    let equity_e6 = u128::from(equity).wrapping_mul(1_000_000) & MASK_96;
+    if !positive || margin >= equity_e6 {
+        return 2;
+    }
+    let margin_e4 = margin.wrapping_mul(10_000) & MASK_96;
+    let warn_e6 = (u128::from(equity) * u128::from(warn_bps)).wrapping_mul(1_000_000) & MASK_96;
+    u8::from(margin_e4 >= warn_e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Brackets {
+        let mut b = Brackets {
+            tier_count: 2,
+            ..Brackets::default()
+        };
+        b.floors[1] = 1_000;
+        b.rates = [10_000; MAX_TIERS];
+        b.rates[1] = 20_000;
+        b.maints[1] = 10_000_000;
+        b
+    }
+
+    #[test]
+    fn a_price_move_changes_equity_by_qv_times_the_move() {
+        let a = Side {
+            qv: 10,
+            cost: 10 * 50,
+            price: 50,
+        };
+        let b = Side { price: 60, ..a };
+        let c = change(a, b, &table());
+        assert_eq!(c.equity, 100);
+        // 500 and 600 are both tier 0: margin grows by 100 × 10,000 ppm.
+        assert_eq!(c.margin, 1_000_000);
+        assert_eq!(c.open, 0);
+    }
+
+    #[test]
+    fn a_short_gains_when_the_price_falls_and_crossing_a_floor_changes_tier() {
+        let a = Side {
+            qv: (-20i64) as u64,
+            cost: (-20i64 * 40) as u64,
+            price: 40,
+        };
+        let b = Side { price: 60, ..a };
+        let c = change(a, b, &table());
+        assert_eq!(c.equity as i64, -400);
+        // 800 is tier 0 (term 8,000,000); 1,200 is tier 1 (24,000,000 − 10,000,000).
+        assert_eq!(c.margin, 6_000_000);
+    }
+
+    #[test]
+    fn opening_and_closing_change_the_open_count_modulo_32() {
+        let none = Side::default();
+        let one = Side {
+            qv: 1,
+            cost: 5,
+            price: 5,
+        };
+        assert_eq!(change(none, one, &table()).open, 1);
+        assert_eq!(change(one, none, &table()).open, 31);
+    }
+
+    #[test]
+    fn a_notional_beyond_64_bits_reaches_every_floor() {
+        let mut b = table();
+        b.floors[1] = u64::MAX;
+        let side = Side {
+            qv: 1 << 62,
+            cost: 0,
+            price: 8,
+        };
+        let c = change(Side::default(), side, &b);
+        // low 64 bits are 0, yet tier 1 applies: 0 × 20,000 − 10,000,000 (mod 2^96).
+        assert_eq!(c.margin, (0u128.wrapping_sub(10_000_000)) & MASK_96);
+    }
+
+    #[test]
+    fn the_state_rule_orders_liquidate_before_margin_call() {
+        assert_eq!(decide(100, 0, 0, 8_000), 0);
+        assert_eq!(decide(0, 0, 1, 8_000), 2);
+        assert_eq!(decide((-5i64) as u64, 0, 1, 8_000), 2);
+        assert_eq!(decide(100, 100_000_000, 1, 8_000), 2);
+        assert_eq!(decide(100, 80_000_000, 1, 8_000), 1);
+        assert_eq!(decide(100, 79_999_999, 1, 8_000), 0);
+    }
+}

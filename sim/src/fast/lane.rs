@@ -1,0 +1,374 @@
+//! One lane of the fast engine: its slice of the book, its job registers, its flag queue, and
+//! its pipeline as a ring of in-flight items. An item is touched at the clocks where the
+//! hardware's item touches state: issue (the position read), the account read, the warn
+//! level's sampling, and the write-back that may queue a flag. So a book that breaks the
+//! host's rules (one account twice in a run) races exactly as the hardware does.
+
+use riskpipe_hdl::lane::{ACCOUNT_READ_STAGE, LANE_DEPTH, WARN_SAMPLE_STAGE};
+use riskpipe_proto::wire::Opcode;
+
+use super::fifo::{FlagFifo, QueuedFlag};
+use super::item::{Brackets, Change, MASK_96, Side, change, cost_only, decide};
+
+/// In-flight items are kept by issue clock modulo this (more than the pipeline holds).
+const RING: usize = 32;
+const _: () = assert!(RING > LANE_DEPTH);
+
+/// Account slot words: equity, margin bits 0..64, margin bits 64..96, meta (id 0..32, open
+/// count 32..37, state 40..42).
+type AccountWords = [u64; 4];
+/// Position slot words: account slot, qv, cost.
+type PositionWords = [u64; 3];
+
+const META_BITS: u64 = (1 << 42) - 1;
+
+fn margin_of(account: &AccountWords) -> u128 {
+    u128::from(account[1]) | u128::from(account[2]) << 64
+}
+
+/// One in-flight item.
+#[derive(Clone, Copy, Default)]
+struct Item {
+    /// The clock it was issued in; a ring slot holds an item only if this matches.
+    issued: u64,
+    account: u32,
+    change: Change,
+    /// The account as read at the account-read stage.
+    read: AccountWords,
+    /// The account as it will be written back, and the decided state.
+    result: AccountWords,
+    state: u8,
+    old_state: u8,
+}
+
+/// The job a lane is told to start (the dispatcher's `start` pulse and its operands).
+#[derive(Clone, Copy, Debug)]
+pub struct Start {
+    /// Opcode of the job.
+    pub kind: u8,
+    /// Lane a position or collateral change is for.
+    pub lane: u8,
+    /// Position slot (position change) or account slot (collateral change).
+    pub index: u32,
+    /// Instrument slot whose run a price update walks.
+    pub instrument: usize,
+}
+
+/// A load record for this lane (`SET_ACCOUNT`, `SET_POSITION` or `SET_RANGE`).
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    /// Opcode.
+    pub kind: u8,
+    /// Slot written.
+    pub index: u32,
+    /// Instrument slot of a `SET_RANGE`.
+    pub instrument: usize,
+    /// Words 1..4 of the record.
+    pub words: [u64; 3],
+}
+
+/// What the dispatcher holds for the job in progress, read by every lane's items.
+pub struct JobOperands<'a> {
+    /// Side-a price.
+    pub price_a: u32,
+    /// Side-b price.
+    pub price_b: u32,
+    /// New qv of a position change.
+    pub new_qv: u64,
+    /// New cost of a position change, or −delta of a collateral change.
+    pub new_cost: u64,
+    /// Sequence number stamped into flags.
+    pub seq: u64,
+    /// The job's bracket table.
+    pub brackets: &'a Brackets,
+    /// Margin-call level now.
+    pub warn_bps: u32,
+    /// The free-running cycle counter now.
+    pub cycle: u64,
+}
+
+/// What a lane shows the dispatcher in a clock, before the edge.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LaneStatus {
+    /// Items left to issue or in flight.
+    pub busy: bool,
+    /// Issues a position re-evaluation this clock.
+    pub counted_update: bool,
+    /// Holds an item back this clock.
+    pub stalled: bool,
+}
+
+/// One lane.
+pub struct Lane {
+    id: u8,
+    accounts: Vec<AccountWords>,
+    positions: Vec<PositionWords>,
+    runs: Vec<u64>,
+    flags: FlagFifo,
+    fault: bool,
+    account_count: u32,
+    kind: u8,
+    cursor: u32,
+    remaining: u32,
+    in_flight: u8,
+    ring: [Item; RING],
+}
+
+impl Lane {
+    /// Lane `id` with 2^`account_bits` account, 2^`position_bits` position and
+    /// 2^`instrument_bits` run slots, all zero as at power-on.
+    pub fn new(id: u8, account_bits: u32, position_bits: u32, instrument_bits: u32) -> Lane {
+        Lane {
+            id,
+            // Zeroed allocations: pages the book never touches are never made resident.
+            accounts: vec![[0; 4]; 1 << account_bits],
+            positions: vec![[0; 3]; 1 << position_bits],
+            runs: vec![0; 1 << instrument_bits],
+            flags: FlagFifo::default(),
+            fault: false,
+            account_count: 0,
+            kind: 0,
+            cursor: 0,
+            remaining: 0,
+            in_flight: 0,
+            // No slot holds an item until one is issued (u64::MAX is never an issue clock
+            // the ring is asked for).
+            ring: [Item {
+                issued: u64::MAX,
+                ..Item::default()
+            }; RING],
+        }
+    }
+
+    /// The run (`first | count << 32`) of an instrument slot.
+    pub fn run(&self, instrument: usize) -> u64 {
+        self.runs[instrument]
+    }
+
+    /// Accounts loaded (slots `0..account_count`).
+    pub fn account_count(&self) -> u32 {
+        self.account_count
+    }
+
+    /// The flag queue, read side.
+    pub fn flags(&self) -> &FlagFifo {
+        &self.flags
+    }
+
+    /// The sticky queue fault.
+    pub fn fault(&self) -> bool {
+        self.fault
+    }
+
+    /// Nothing to issue, nothing in flight, nothing queued.
+    pub fn is_quiet(&self) -> bool {
+        self.remaining == 0 && self.in_flight == 0 && self.flags.empty() && self.flags.settled()
+    }
+
+    /// The lane's outputs this clock.
+    pub fn status(&self) -> LaneStatus {
+        let holding = self.remaining != 0;
+        let issue = holding && !self.flags.almost_full();
+        LaneStatus {
+            busy: holding || self.in_flight != 0,
+            counted_update: issue && reads_position(self.kind),
+            stalled: holding && !issue,
+        }
+    }
+
+
+    /// The edge that ends clock `clock`: the pipeline advances, the job registers take the
+    /// dispatcher's pulses (`start`, `abort`, `load`, `reset`) and the merger's `pop`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn clock(
+        &mut self,
+        clock: u64,
+        job: &JobOperands,
+        start: Option<Start>,
+        abort: bool,
+        load: Option<Load>,
+        reset: bool,
+        pop: bool,
+    ) {
+        let idle = self.remaining == 0 && self.in_flight == 0 && self.flags.settled();
+        if idle && start.is_none() && load.is_none() && !reset && !pop {
+            // Nothing issues, nothing is in flight, the queue does not move.
+            self.fault |= self.flags.full() || self.flags.broken();
+            return;
+        }
+        let issue = self.remaining != 0 && !self.flags.almost_full();
+        let account_mask = self.accounts.len() - 1;
+
+        // The account read, before this edge's write-back (read-before-write RAM).
+        if let Some(reading) = at_stage(&mut self.ring, clock, ACCOUNT_READ_STAGE) {
+            let slot = reading.account as usize & account_mask;
+            reading.read = self.accounts[slot];
+        }
+
+        // The new figures and state, with the warn level of this clock.
+        if let Some(deciding) = at_stage(&mut self.ring, clock, WARN_SAMPLE_STAGE) {
+            let read = deciding.read;
+            let equity = read[0].wrapping_add(deciding.change.equity);
+            let margin = margin_of(&read).wrapping_add(deciding.change.margin) & MASK_96;
+            let open = ((read[3] >> 32) as u8).wrapping_add(deciding.change.open) & 31;
+            let state = decide(equity, margin, open, job.warn_bps);
+            deciding.old_state = ((read[3] >> 40) & 3) as u8;
+            deciding.state = state;
+            deciding.result = [
+                equity,
+                margin as u64,
+                (margin >> 64) as u64,
+                (read[3] & 0xFFFF_FFFF) | u64::from(open) << 32 | u64::from(state) << 40,
+            ];
+        }
+
+        // Write-back, and the flag if the state changed (in a scan: if it is not HEALTHY).
+        let retiring = at_stage(&mut self.ring, clock, LANE_DEPTH).map(|item| *item);
+        let mut flag: Option<QueuedFlag> = None;
+        if let Some(retiring) = retiring {
+            self.accounts[retiring.account as usize & account_mask] = retiring.result;
+            let raise = if self.kind == Opcode::Scan as u8 {
+                retiring.state != 0
+            } else {
+                retiring.state != retiring.old_state
+            };
+            if raise {
+                let r = retiring.result;
+                flag = Some([
+                    job.seq,
+                    (r[3] & 0xFFFF_FFFF)
+                        | u64::from(retiring.state) << 32
+                        | u64::from(self.id) << 40
+                        | u64::from(self.kind) << 48,
+                    r[0],
+                    r[1],
+                    r[2],
+                    job.cycle,
+                ]);
+            }
+        }
+        self.fault |= self.flags.full() || self.flags.broken();
+        self.flags.clock(flag.as_ref(), pop);
+
+        // Issue: read the position (a position change writes its new values back).
+        if issue {
+            let item = self.issue(clock, job);
+            self.ring[clock as usize % RING] = item;
+        }
+
+        // Job registers.
+        if issue {
+            self.cursor = self.cursor.wrapping_add(1);
+            self.remaining -= 1;
+        }
+        if let Some(start) = start {
+            self.begin(start);
+        }
+        if abort {
+            self.remaining = 0;
+        }
+        match (issue, retiring.is_some()) {
+            (true, false) => self.in_flight = self.in_flight.wrapping_add(1),
+            (false, true) => self.in_flight = self.in_flight.wrapping_sub(1),
+            _ => {}
+        }
+
+        if let Some(load) = load {
+            self.load(load);
+        }
+        if reset {
+            self.account_count = 0;
+        }
+    }
+
+    fn issue(&mut self, clock: u64, job: &JobOperands) -> Item {
+        let slot = self.cursor as usize & (self.positions.len() - 1);
+        let position = self.positions[slot];
+        let (account, change) = match Opcode::from_code(self.kind) {
+            Some(Opcode::Price) => {
+                let a = Side {
+                    qv: position[1],
+                    cost: position[2],
+                    price: job.price_a,
+                };
+                let b = Side {
+                    price: job.price_b,
+                    ..a
+                };
+                (position[0] as u32, change(a, b, job.brackets))
+            }
+            Some(Opcode::ChangePosition) => {
+                let a = Side {
+                    qv: position[1],
+                    cost: position[2],
+                    price: job.price_a,
+                };
+                let b = Side {
+                    qv: job.new_qv,
+                    cost: job.new_cost,
+                    price: job.price_b,
+                };
+                self.positions[slot] = [position[0], job.new_qv, job.new_cost];
+                (position[0] as u32, change(a, b, job.brackets))
+            }
+            Some(Opcode::AdjustCollateral) => (self.cursor, cost_only(job.new_cost)),
+            _ => (self.cursor, cost_only(0)),
+        };
+        Item {
+            issued: clock,
+            account,
+            change,
+            ..Item::default()
+        }
+    }
+
+    fn begin(&mut self, start: Start) {
+        self.kind = start.kind;
+        self.cursor = 0;
+        self.remaining = 0;
+        match Opcode::from_code(start.kind) {
+            Some(Opcode::Price) => {
+                let run = self.runs[start.instrument];
+                self.cursor = run as u32;
+                self.remaining = (run >> 32) as u32;
+            }
+            Some(Opcode::ChangePosition | Opcode::AdjustCollateral) if start.lane == self.id => {
+                self.cursor = start.index;
+                self.remaining = 1;
+            }
+            Some(Opcode::Scan) => self.remaining = self.account_count,
+            _ => {}
+        }
+    }
+
+    fn load(&mut self, load: Load) {
+        let [w1, w2, w3] = load.words;
+        match Opcode::from_code(load.kind) {
+            Some(Opcode::SetAccount) => {
+                let slot = load.index as usize & (self.accounts.len() - 1);
+                self.accounts[slot] = [w2, w3, w1 >> 46, w1 & META_BITS];
+                if load.index >= self.account_count {
+                    self.account_count = load.index.wrapping_add(1);
+                }
+            }
+            Some(Opcode::SetPosition) => {
+                let slot = load.index as usize & (self.positions.len() - 1);
+                self.positions[slot] = [w1 & 0xFFFF_FFFF, w2, w3];
+            }
+            Some(Opcode::SetRange) => self.runs[load.instrument] = w1,
+            _ => {}
+        }
+    }
+}
+
+/// The item of `ring` issued `stage` clocks before `clock`, if there is one.
+fn at_stage(ring: &mut [Item; RING], clock: u64, stage: usize) -> Option<&mut Item> {
+    let issued = clock.checked_sub(stage as u64)?;
+    let item = &mut ring[issued as usize % RING];
+    (item.issued == issued).then_some(item)
+}
+
+/// Jobs whose items read a stored position (and count as position-updates).
+fn reads_position(kind: u8) -> bool {
+    kind == Opcode::Price as u8 || kind == Opcode::ChangePosition as u8
+}

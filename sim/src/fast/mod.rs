@@ -1,0 +1,529 @@
+//! The fast engine: a hand-written cycle model of `riskpipe_hdl::engine::MarginEngine` that
+//! shows the same ports on every clock as the rust-hdl design (the lockstep suite in
+//! `host/tests/fast_lockstep.rs` holds it to that), at a small fraction of the cost. Its
+//! geometry is set at run time, so it can model cards far larger than the RTL simulator can
+//! hold. Between the shell's actions it runs many clocks per call (see
+//! [`crate::engine::CardEngine::run`]).
+//!
+//! The model follows the hardware's structure: [`registers`] (the AXI4-Lite block), the
+//! dispatcher and instrument tables here, [`lane::Lane`] (a slice of the book and its
+//! pipeline), [`fifo`] (a lane's flag queue) and [`item`] (the arithmetic of one item).
+
+pub mod fifo;
+pub mod item;
+pub mod lane;
+pub mod registers;
+
+use riskpipe_hdl::ports::{PortInputs, PortOutputs};
+use riskpipe_proto::wire::{COMMAND_WORDS, FLAG_WORDS, Opcode, status};
+use riskpipe_proto::{MAX_TIERS, MMR_PPM_MAX};
+
+use crate::engine::{CardEngine, EngineError, shell_acts};
+use item::Brackets;
+use lane::{JobOperands, Lane, Load, Start};
+use registers::Registers;
+
+/// Signed command fields must lie in −2^62..=2^62.
+const SIGNED_LIMIT: u64 = 1 << 62;
+/// Counter indexes, in `riskpipe_proto::wire::reg::COUNTERS` order.
+const UPDATES: usize = 0;
+const POSITION_UPDATES: usize = 1;
+const FLAGS: usize = 2;
+const BUSY_CYCLES: usize = 3;
+const STALL_CYCLES: usize = 4;
+const ERRORS: usize = 5;
+const BAD_INSTRUMENT: usize = 6;
+const BAD_PRICE: usize = 7;
+const MALFORMED: usize = 8;
+const CYCLES: usize = 9;
+const BAD_WRITES: usize = 10;
+const COUNTERS: usize = 11;
+
+/// The card's capacity: lanes and the widths of its slot addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Lanes (1..=256).
+    pub lanes: usize,
+    /// Account slots per lane = 2^account_bits.
+    pub account_bits: u32,
+    /// Position slots per lane = 2^position_bits.
+    pub position_bits: u32,
+    /// Instrument slots = 2^instrument_bits (at most 16).
+    pub instrument_bits: u32,
+}
+
+impl Geometry {
+    /// The simulated card `riskpipe run --backend sim` uses: an Alveo-class card of 16
+    /// lanes, 131,072 account and 524,288 position slots per lane (2M accounts, 8M positions)
+    /// and 256 instruments.
+    pub const SIM_CARD: Geometry = Geometry {
+        lanes: 16,
+        account_bits: 17,
+        position_bits: 19,
+        instrument_bits: 8,
+    };
+
+    /// The geometry of `MarginEngine<L, A, P, I>`.
+    pub const fn of_rtl<const L: usize, const A: usize, const P: usize, const I: usize>()
+    -> Geometry {
+        Geometry {
+            lanes: L,
+            account_bits: A as u32,
+            position_bits: P as u32,
+            instrument_bits: I as u32,
+        }
+    }
+}
+
+/// The dispatcher's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Lookup,
+    Run,
+    Sweep,
+}
+
+/// One instrument slot of the tables.
+#[derive(Clone, Copy, Default)]
+struct Instrument {
+    /// Mark (bits 0..32) and max price (32..64).
+    prices: u64,
+    /// The meta word's loaded bit (its tier count lives in `brackets`).
+    loaded: bool,
+    brackets: Brackets,
+}
+
+/// What a `LOOKUP` decided.
+#[derive(Default)]
+struct Decision {
+    start: bool,
+    load: bool,
+    refused: Option<usize>,
+}
+
+/// The fast engine.
+pub struct FastEngine {
+    geometry: Geometry,
+    registers: Registers,
+    lanes: Vec<Lane>,
+    instruments: Vec<Instrument>,
+    phase: Phase,
+    w: [u64; COMMAND_WORDS],
+    price_a: u32,
+    price_b: u32,
+    new_cost: u64,
+    reset_pending: bool,
+    sweep_address: usize,
+    cycles: u64,
+    counters: [u64; COUNTERS],
+    flag_valid: bool,
+    flag_data: [u64; 6],
+    flag_turn: u8,
+}
+
+/// A signed field within −2^62..=2^62.
+fn in_range(word: u64) -> bool {
+    word <= SIGNED_LIMIT || word >= SIGNED_LIMIT.wrapping_neg()
+}
+
+impl FastEngine {
+    /// A powered-on engine of `geometry`.
+    pub fn new(geometry: Geometry) -> FastEngine {
+        let g = geometry;
+        assert!(
+            (1..=256).contains(&g.lanes)
+                && g.account_bits <= 32
+                && g.position_bits <= 32
+                && g.instrument_bits <= 16,
+            "geometry out of range: {g:?}"
+        );
+        FastEngine {
+            geometry,
+            registers: Registers::new(
+                g.lanes as u32,
+                g.account_bits,
+                g.position_bits,
+                g.instrument_bits,
+            ),
+            lanes: (0..g.lanes)
+                .map(|id| Lane::new(id as u8, g.account_bits, g.position_bits, g.instrument_bits))
+                .collect(),
+            instruments: vec![Instrument::default(); 1 << g.instrument_bits],
+            phase: Phase::Idle,
+            w: [0; COMMAND_WORDS],
+            price_a: 0,
+            price_b: 0,
+            new_cost: 0,
+            reset_pending: false,
+            sweep_address: 0,
+            cycles: 0,
+            counters: [0; COUNTERS],
+            flag_valid: false,
+            flag_data: [0; 6],
+            flag_turn: 0,
+        }
+    }
+
+    /// The engine's geometry.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Clocks simulated so far.
+    pub fn clocks(&self) -> u64 {
+        self.cycles
+    }
+
+    /// No command in progress and nothing left inside the engine.
+    pub fn is_quiet(&self) -> bool {
+        self.phase == Phase::Idle && !self.flag_valid && self.lanes.iter().all(Lane::is_quiet)
+    }
+
+    fn instrument_mask(&self) -> usize {
+        self.instruments.len() - 1
+    }
+
+    /// One clock: the outputs before the edge, then the edge.
+    fn step(&mut self, inputs: &PortInputs) -> PortOutputs {
+        let clock = self.cycles;
+        let mut updates = 0u64;
+        let mut stalls = 0u64;
+        let mut any_busy = false;
+        for lane in &self.lanes {
+            let s = lane.status();
+            any_busy |= s.busy;
+            updates += u64::from(s.counted_update);
+            stalls += u64::from(s.stalled);
+        }
+        let any_fault = self.lanes.iter().any(Lane::fault);
+
+        // The merger: the highest non-empty lane below the last one served, else the highest.
+        let mut first = None;
+        let mut first_below = None;
+        for (id, lane) in self.lanes.iter().enumerate() {
+            if !lane.flags().empty() {
+                first = Some(id);
+                if id < usize::from(self.flag_turn) {
+                    first_below = Some(id);
+                }
+            }
+        }
+        let pick = first_below.or(first);
+        let take = pick.is_some() && (!self.flag_valid || inputs.flag_ready);
+
+        let status_word = u32::from(self.phase != Phase::Idle) * status::BUSY
+            | u32::from(self.flag_valid) * status::FLAG_WAITING
+            | u32::from(self.reset_pending) * status::RESET_PENDING
+            | u32::from(any_fault) * status::QUEUE_FAULT
+            | u32::from(first.is_some()) * status::FLAGS_QUEUED;
+
+        let mut out = PortOutputs::default();
+        self.registers.outputs(inputs, &mut out);
+        let command_ready =
+            self.phase == Phase::Idle && self.registers.enabled() && !self.reset_pending;
+        out.command_ready = command_ready;
+        if self.flag_valid {
+            let mut words = [0; FLAG_WORDS];
+            words[..6].copy_from_slice(&self.flag_data);
+            out.flag = Some(words);
+        }
+
+        // The edge. Counters first, in the order the design assigns them.
+        let q = self.counters;
+        let mut next = q;
+        next[POSITION_UPDATES] = q[POSITION_UPDATES].wrapping_add(updates);
+        next[STALL_CYCLES] = q[STALL_CYCLES].wrapping_add(stalls);
+        next[CYCLES] = clock;
+        if self.phase != Phase::Idle {
+            next[BUSY_CYCLES] = q[BUSY_CYCLES].wrapping_add(1);
+        }
+        let warn_bps = self.registers.warn_bps();
+        let abort = self.reset_pending;
+        let pulses = self.registers.clock(inputs, &q, status_word);
+        if pulses.bad_write {
+            next[BAD_WRITES] = q[BAD_WRITES].wrapping_add(1);
+        }
+        let mut reset_pending = self.reset_pending || pulses.soft_reset;
+
+        let mut start = None;
+        let mut load = None;
+        let mut lanes_reset = false;
+        match self.phase {
+            Phase::Idle => {
+                if let Some(command) = inputs.command.filter(|_| command_ready) {
+                    self.w = command;
+                    self.phase = Phase::Lookup;
+                }
+                if self.reset_pending {
+                    self.sweep_address = 0;
+                    self.phase = Phase::Sweep;
+                }
+            }
+            Phase::Lookup => {
+                let decision = self.lookup();
+                self.phase = if decision.start {
+                    Phase::Run
+                } else {
+                    Phase::Idle
+                };
+                if decision.start {
+                    start = Some(self.start());
+                    if self.opcode() == Opcode::Price as u8 {
+                        next[UPDATES] = q[UPDATES].wrapping_add(1);
+                    }
+                }
+                if decision.load {
+                    load = Some(self.load());
+                }
+                if let Some(cause) = decision.refused {
+                    next[cause] = q[cause].wrapping_add(1);
+                    next[ERRORS] = q[ERRORS].wrapping_add(1);
+                }
+            }
+            Phase::Run => {
+                if !any_busy {
+                    self.phase = Phase::Idle;
+                }
+            }
+            Phase::Sweep => {
+                let swept = &mut self.instruments[self.sweep_address];
+                swept.loaded = false;
+                swept.brackets.tier_count = 0;
+                if self.sweep_address == self.instrument_mask() {
+                    self.phase = Phase::Idle;
+                    reset_pending = false;
+                    next = [0; COUNTERS];
+                    lanes_reset = true;
+                }
+                self.sweep_address = (self.sweep_address + 1) & self.instrument_mask();
+            }
+        }
+
+        let mut pop = None;
+        if self.flag_valid && inputs.flag_ready {
+            self.flag_valid = false;
+            next[FLAGS] = q[FLAGS].wrapping_add(1);
+        }
+        if let (true, Some(lane)) = (take, pick) {
+            self.flag_valid = true;
+            self.flag_turn = lane as u8;
+            self.flag_data = *self.lanes[lane].flags().head();
+            pop = Some(lane);
+        }
+
+        let instrument = ((self.w[0] >> 16) & 0xFFFF) as usize & self.instrument_mask();
+        let job = JobOperands {
+            price_a: self.price_a,
+            price_b: self.price_b,
+            new_qv: self.w[2],
+            new_cost: self.new_cost,
+            seq: self.w[1],
+            brackets: &self.instruments[instrument].brackets,
+            warn_bps,
+            cycle: clock,
+        };
+        let load_lane = ((self.w[0] >> 8) & 0xFF) as usize;
+        for (id, lane) in self.lanes.iter_mut().enumerate() {
+            lane.clock(
+                clock,
+                &job,
+                start,
+                abort,
+                load.filter(|_| id == load_lane),
+                lanes_reset,
+                pop == Some(id),
+            );
+        }
+
+        self.counters = next;
+        self.reset_pending = reset_pending;
+        self.cycles = clock + 1;
+        out
+    }
+
+    fn opcode(&self) -> u8 {
+        self.w[0] as u8
+    }
+
+    fn lane_field(&self) -> usize {
+        ((self.w[0] >> 8) & 0xFF) as usize
+    }
+
+    fn instrument_field(&self) -> usize {
+        ((self.w[0] >> 16) & 0xFFFF) as usize
+    }
+
+    fn index_field(&self) -> u32 {
+        (self.w[0] >> 32) as u32
+    }
+
+    fn start(&self) -> Start {
+        Start {
+            kind: self.opcode(),
+            lane: self.lane_field() as u8,
+            index: self.index_field(),
+            instrument: self.instrument_field() & self.instrument_mask(),
+        }
+    }
+
+    fn load(&self) -> Load {
+        Load {
+            kind: self.opcode(),
+            index: self.index_field(),
+            instrument: self.instrument_field() & self.instrument_mask(),
+            words: [self.w[1], self.w[2], self.w[3]],
+        }
+    }
+
+    /// The `LOOKUP` checks of the held record, and the table writes and job operands of an
+    /// accepted one.
+    fn lookup(&mut self) -> Decision {
+        let [_, w1, w2, w3] = self.w;
+        let g = self.geometry;
+        let instrument = self.instrument_field();
+        let fits = instrument < self.instruments.len();
+        let slot = instrument & self.instrument_mask();
+        let loaded = fits && self.instruments[slot].loaded;
+        let lane = self.lane_field();
+        let lane_fits = lane < g.lanes;
+        let index = self.index_field();
+        let (run, accounts) = match self.lanes.get(lane) {
+            Some(l) => (l.run(slot), l.account_count()),
+            None => (0, 0),
+        };
+        let prices = self.instruments[slot].prices;
+        let mark = prices as u32;
+        let max_price = (prices >> 32) as u32;
+        let refuse = |cause| Decision {
+            refused: Some(cause),
+            ..Decision::default()
+        };
+        let accept_if = |ok: bool, then: Decision| if ok { then } else { refuse(MALFORMED) };
+        let start = Decision {
+            start: true,
+            ..Decision::default()
+        };
+        let load = Decision {
+            load: true,
+            ..Decision::default()
+        };
+        match Opcode::from_code(self.opcode()) {
+            Some(Opcode::Price) => {
+                let price = w2 as u32;
+                if !loaded {
+                    refuse(BAD_INSTRUMENT)
+                } else if w2 >> 32 != 0 || w3 != 0 || price == 0 || price > max_price {
+                    refuse(BAD_PRICE)
+                } else {
+                    self.price_a = mark;
+                    self.price_b = price;
+                    self.instruments[slot].prices = u64::from(price) | u64::from(max_price) << 32;
+                    start
+                }
+            }
+            Some(Opcode::ChangePosition) => {
+                let first = run & 0xFFFF_FFFF;
+                let ok = lane_fits
+                    && index >= run as u32
+                    && u64::from(index) < first + (run >> 32)
+                    && in_range(w2)
+                    && in_range(w3);
+                if !loaded {
+                    refuse(BAD_INSTRUMENT)
+                } else if ok {
+                    self.price_a = mark;
+                    self.price_b = mark;
+                    self.new_cost = w3;
+                    start
+                } else {
+                    refuse(MALFORMED)
+                }
+            }
+            Some(Opcode::AdjustCollateral) => {
+                let ok = lane_fits && index < accounts && in_range(w2);
+                if ok {
+                    self.new_cost = w2.wrapping_neg();
+                }
+                accept_if(ok, start)
+            }
+            Some(Opcode::Scan) => start,
+            Some(Opcode::SetInstrument) => {
+                let (new_mark, new_max) = (w1 as u32, (w1 >> 32) as u32);
+                let ok = new_mark != 0 && new_mark <= new_max && w2 != 0 && w2 <= MAX_TIERS as u64;
+                if !fits {
+                    refuse(BAD_INSTRUMENT)
+                } else if ok {
+                    let entry = &mut self.instruments[slot];
+                    entry.prices = w1;
+                    entry.loaded = true;
+                    entry.brackets.tier_count = w2 as u8;
+                    Decision::default()
+                } else {
+                    refuse(MALFORMED)
+                }
+            }
+            Some(Opcode::SetTier) => {
+                let ok = index < MAX_TIERS as u32
+                    && w1 <= SIGNED_LIMIT
+                    && w2 as u32 <= MMR_PPM_MAX
+                    && w2 >> 50 == 0;
+                if !fits {
+                    refuse(BAD_INSTRUMENT)
+                } else if ok {
+                    let tier = index as usize;
+                    let brackets = &mut self.instruments[slot].brackets;
+                    brackets.floors[tier] = w1;
+                    brackets.rates[tier] = w2 as u32;
+                    brackets.maints[tier] = u128::from(w3) | u128::from(w2 >> 32) << 64;
+                    Decision::default()
+                } else {
+                    refuse(MALFORMED)
+                }
+            }
+            Some(Opcode::SetAccount) => {
+                let ok = lane_fits
+                    && u64::from(index) < 1u64 << g.account_bits
+                    && (w1 >> 32) & 0x1F <= 16
+                    && (w1 >> 40) & 3 != 3
+                    && (w1 >> 37) & 7 == 0
+                    && (w1 >> 42) & 0xF == 0;
+                accept_if(ok, load)
+            }
+            Some(Opcode::SetPosition) => {
+                let ok = lane_fits
+                    && u64::from(index) < 1u64 << g.position_bits
+                    && w1 < 1u64 << g.account_bits
+                    && in_range(w2)
+                    && in_range(w3);
+                accept_if(ok, load)
+            }
+            Some(Opcode::SetRange) => {
+                let ok = lane_fits && (w1 & 0xFFFF_FFFF) + (w1 >> 32) <= 1u64 << g.position_bits;
+                if !fits {
+                    refuse(BAD_INSTRUMENT)
+                } else {
+                    accept_if(ok, load)
+                }
+            }
+            None => refuse(MALFORMED),
+        }
+    }
+}
+
+impl CardEngine for FastEngine {
+    fn clock(&mut self, inputs: &PortInputs) -> Result<PortOutputs, EngineError> {
+        Ok(self.step(inputs))
+    }
+
+    fn run(&mut self, inputs: &PortInputs, most: u64) -> Result<(u64, PortOutputs), EngineError> {
+        let mut clocks = 0;
+        loop {
+            let out = self.step(inputs);
+            clocks += 1;
+            if clocks >= most || shell_acts(inputs, &out) {
+                return Ok((clocks, out));
+            }
+        }
+    }
+}
