@@ -3,6 +3,8 @@
 //! carries the commands and brings back the flags, which are turned into the same [`Flag`]s
 //! the CPU reference gives, plus the card's cycle stamp of each.
 
+use std::time::{Duration, Instant};
+
 use anyhow::Context;
 use riskpipe_driver::backend::Backend;
 use riskpipe_driver::{Card, Counters};
@@ -26,6 +28,8 @@ pub struct DeviceRun {
     pub tape_ns: u64,
     /// Card-timeline ns the book load took, its flags included.
     pub load_ns: u64,
+    /// Wall time of the tape, driver and (on a simulated card) simulation included.
+    pub tape_wall: Duration,
 }
 
 /// The geometry a card reports.
@@ -72,8 +76,10 @@ pub fn run_on_card<B: Backend>(
     card.drain(&mut records)?;
     let loaded = card.now_ns();
     let updates: Vec<Command> = tape.iter().map(|u| image.price_command(u)).collect();
+    let wall = Instant::now();
     card.send(&updates, &mut records)?;
     card.drain(&mut records)?;
+    let tape_wall = wall.elapsed();
     let done = card.now_ns();
     let counters = card.counters()?;
     let mut flags = records
@@ -86,5 +92,6 @@ pub fn run_on_card<B: Backend>(
         counters,
         tape_ns: done - loaded,
         load_ns: loaded - started,
+        tape_wall,
     })
 }

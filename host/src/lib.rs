@@ -12,5 +12,6 @@ pub mod error;
 pub mod flags;
 pub mod generator;
 pub mod oracle;
+pub mod sim_card;
 pub mod tape;
 pub mod workload;

@@ -61,7 +61,11 @@ struct Seen {
 impl Seen {
     /// The last value read at `address`.
     fn last_read(&self, address: u32) -> Option<u32> {
-        self.reads.iter().rev().find(|r| r.0 == address).map(|r| r.1)
+        self.reads
+            .iter()
+            .rev()
+            .find(|r| r.0 == address)
+            .map(|r| r.1)
     }
 }
 
@@ -128,7 +132,9 @@ fn run_lockstep<const L: usize, const A: usize, const P: usize, const I: usize>(
         }
         match phase {
             AxiPhase::Address if out.awready || out.arready => phase = AxiPhase::Response,
-            AxiPhase::Response if (inputs.bready && out.bvalid) || (inputs.rready && out.rvalid) => {
+            AxiPhase::Response
+                if (inputs.bready && out.bvalid) || (inputs.rready && out.rvalid) =>
+            {
                 if inputs.rready {
                     seen.refused_reads += u64::from(out.rresp != 0);
                     seen.reads.push((inputs.araddr, out.rdata));
@@ -192,7 +198,11 @@ fn traffic(
                     1..=4 => rng.gen_range(-400..=400),
                     _ => rng.gen_range(-40..=40),
                 };
-                let slot = if rng.gen_ratio(1, 10) { slot + 50 } else { slot };
+                let slot = if rng.gen_ratio(1, 10) {
+                    slot + 50
+                } else {
+                    slot
+                };
                 commands.push(Command::adjust_collateral(seq, lane, slot, delta));
             }
             55..=64 if !book.positions.is_empty() => {

@@ -134,12 +134,18 @@ impl<E: CardEngine> SimCard<E> {
                 Arrival::Read(offset) => self.read_value = self.shell.read(offset),
             }
         }
-        let mut clocks = 1;
         if !self.dead() && !self.stalled() {
             let inputs = self.shell.inputs();
-            let most = most.min(self.clocks_to_next_event()).max(1);
+            // A shell register read answered on arrival ends the host's wait after this
+            // clock, as does anything due sooner than `most`.
+            let most = if self.read_value.is_some() {
+                1
+            } else {
+                most.min(self.clocks_to_next_event()).max(1)
+            };
             let (ran, outputs) = self.engine.run(&inputs, most).map_err(engine_failure)?;
-            clocks = ran;
+            // The shell acts in the last clock run: its DMA writes start from that clock.
+            self.now += ran - 1;
             let result = self.shell.after_clock(&inputs, &outputs);
             if result.read.is_some() {
                 self.read_value = result.read;
@@ -148,7 +154,7 @@ impl<E: CardEngine> SimCard<E> {
                 self.issue(write);
             }
         }
-        self.now += clocks;
+        self.now += 1;
         let mut landed = false;
         while self.landing.peek().is_some_and(|l| l.0.clock <= self.now) {
             let Some(Reverse(l)) = self.landing.pop() else {

@@ -51,7 +51,11 @@ pub fn differences(a: &PortOutputs, b: &PortOutputs) -> Vec<String> {
     port("s_axil_rdata", a.rdata.into(), b.rdata.into());
     port("s_axil_rresp", a.rresp.into(), b.rresp.into());
     port("s_axil_rvalid", a.rvalid.into(), b.rvalid.into());
-    port("s_cmd_tready", a.command_ready.into(), b.command_ready.into());
+    port(
+        "s_cmd_tready",
+        a.command_ready.into(),
+        b.command_ready.into(),
+    );
     port(
         "m_flag_tvalid",
         a.flag.is_some().into(),

@@ -11,12 +11,13 @@ use riskpipe::device::run_on_card;
 use riskpipe::engine::Engine;
 use riskpipe::flags::{Flag, write_flags, write_flags_file};
 use riskpipe::oracle;
+use riskpipe::sim_card;
 use riskpipe::tape::{PriceUpdate, read_tape};
 use riskpipe_driver::vfio::VfioBackend;
 use riskpipe_driver::{Card, CardConfig};
 use riskpipe_hdl::DefaultRtlEngine;
 use riskpipe_proto::{DEFAULT_WARN_BPS, WARN_BPS_MAX};
-use riskpipe_sim::{Faults, SimCard, Timing};
+use riskpipe_sim::{Faults, Geometry, SimCard, Timing};
 
 use super::default_threads;
 use super::summary::{DeviceFigures, RunReport};
@@ -28,6 +29,9 @@ pub enum Backend {
     Cpu,
     /// The full-recompute oracle: obviously correct, slow; for checking.
     Oracle,
+    /// The simulated card under the driver, its engine the fast cycle model (the RTL's
+    /// default design if the book fits it, else a 16-lane card of 2M account slots).
+    Sim,
     /// The simulated card, its engine the rust-hdl design stepped clock by clock, under the
     /// driver (exact, slow: for books of thousands of accounts).
     Rtl,
@@ -40,6 +44,7 @@ impl Backend {
         match self {
             Backend::Cpu => "cpu",
             Backend::Oracle => "oracle",
+            Backend::Sim => "sim",
             Backend::Rtl => "rtl",
             Backend::Vfio => "vfio",
         }
@@ -94,6 +99,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let target = match args.backend {
         Backend::Cpu => Target::Cpu { threads },
         Backend::Oracle => Target::Oracle,
+        Backend::Sim => Target::Sim {
+            clock_hz: u64::from(args.clock_mhz) * 1_000_000,
+            geometry: sim_card::geometry_for(&book, args.warn_bps),
+        },
         Backend::Rtl => Target::Rtl {
             clock_hz: u64::from(args.clock_mhz) * 1_000_000,
         },
@@ -144,6 +153,13 @@ pub enum Target {
     },
     /// The oracle.
     Oracle,
+    /// The simulated card with the fast engine at `clock_hz`.
+    Sim {
+        /// Engine clock.
+        clock_hz: u64,
+        /// The card's size.
+        geometry: Geometry,
+    },
     /// The simulated card with the RTL engine at `clock_hz`.
     Rtl {
         /// Engine clock.
@@ -191,6 +207,11 @@ pub fn execute(
             let flags = oracle::run(book, tape, warn_bps);
             let position_updates = (book.positions.len() * tape.len()) as u64;
             (flags, position_updates, started.elapsed())
+        }
+        Target::Sim { clock_hz, geometry } => {
+            let config = CardConfig::default();
+            let sim = sim_card::fast_card(*geometry, *clock_hz, config.dma_words());
+            return on_card(sim, config, book, tape, warn_bps, *clock_hz, started);
         }
         Target::Rtl { clock_hz } => {
             let timing = Timing {

@@ -176,7 +176,6 @@ impl Lane {
         }
     }
 
-
     /// The edge that ends clock `clock`: the pipeline advances, the job registers take the
     /// dispatcher's pulses (`start`, `abort`, `load`, `reset`) and the merger's `pop`.
     #[allow(clippy::too_many_arguments)]

@@ -64,8 +64,8 @@ impl Geometry {
     };
 
     /// The geometry of `MarginEngine<L, A, P, I>`.
-    pub const fn of_rtl<const L: usize, const A: usize, const P: usize, const I: usize>()
-    -> Geometry {
+    pub const fn of_rtl<const L: usize, const A: usize, const P: usize, const I: usize>() -> Geometry
+    {
         Geometry {
             lanes: L,
             account_bits: A as u32,

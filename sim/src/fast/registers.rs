@@ -130,7 +130,10 @@ impl Registers {
             self.high_half = (counters[k] >> 32) as u32;
             return (counters[k] as u32, true);
         }
-        if reg::COUNTERS.iter().any(|&a| (a + 4) & ADDRESS_MASK == address) {
+        if reg::COUNTERS
+            .iter()
+            .any(|&a| (a + 4) & ADDRESS_MASK == address)
+        {
             return (self.high_half, true);
         }
         match address {
