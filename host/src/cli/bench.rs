@@ -4,8 +4,13 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
+use riskpipe::device::run_on_card;
 use riskpipe::engine::Engine;
+use riskpipe::sim_card;
+use riskpipe::workload::Workload;
+use riskpipe_driver::{Card, CardConfig};
 use riskpipe_proto::DEFAULT_WARN_BPS;
+use riskpipe_sim::Timing;
 use serde::Serialize;
 
 use super::default_threads;
@@ -17,6 +22,8 @@ use super::summary::spinner;
 pub enum BenchBackend {
     /// The fast CPU reference engine.
     Cpu,
+    /// The simulated card with the fast cycle-accurate engine, under the driver.
+    Sim,
 }
 
 /// Arguments of `riskpipe bench`.
@@ -83,7 +90,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         updates: args.updates,
     }
     .generate()?;
-    let BenchBackend::Cpu = args.backend;
+    if let BenchBackend::Sim = args.backend {
+        return bench_sim(&w, args.json);
+    }
 
     // Latency pass: one thread, each update timed from its arrival to its last flag.
     let progress = spinner("latency pass (1 thread)".into());
@@ -142,6 +151,105 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         print(&report);
     }
+    Ok(())
+}
+
+/// What `riskpipe bench --backend sim` measured; the JSON keys are a stable interface.
+#[derive(Serialize, Debug)]
+struct SimBenchReport {
+    backend: &'static str,
+    accounts: usize,
+    positions: usize,
+    instruments: usize,
+    updates: usize,
+    position_updates: u64,
+    flags: usize,
+    lanes: usize,
+    clock_mhz: u64,
+    /// Wall time of the simulated tape (driver, shell and engine).
+    sim_tape_s: f64,
+    /// Simulated position-updates per second of wall time.
+    sim_position_updates_per_s: f64,
+    /// Card time of the tape.
+    modeled_tape_us: f64,
+    /// Wall time of the book load through the driver.
+    sim_load_s: f64,
+    /// Whether the card's flags equal the CPU reference's (cycle stamps aside).
+    matches_cpu: bool,
+}
+
+/// Runs the workload on the simulated card (fast engine) and checks it against the CPU
+/// reference.
+fn bench_sim(w: &Workload, json: bool) -> anyhow::Result<()> {
+    let warn_bps = DEFAULT_WARN_BPS;
+    let geometry = sim_card::geometry_for(&w.book, warn_bps);
+    let clock_hz = Timing::default().clock_hz;
+    let config = CardConfig::default();
+    let progress = spinner(format!(
+        "simulated card: {} lanes, loading and running",
+        geometry.lanes
+    ));
+    let started = Instant::now();
+    let mut card = Card::open(
+        sim_card::fast_card(geometry, clock_hz, config.dma_words()),
+        config,
+    )?;
+    let run = run_on_card(&mut card, &w.book, &w.tape, warn_bps)?;
+    let total = started.elapsed();
+    progress.finish_and_clear();
+
+    let progress = spinner("CPU reference for the check".into());
+    let mut engine = Engine::new(&w.book, warn_bps, usize::from(default_threads()));
+    let mut expected = engine.load_flags();
+    expected.extend(engine.run(&w.tape));
+    expected.sort();
+    progress.finish_and_clear();
+    let got: Vec<_> = run.flags.iter().map(|(flag, _)| *flag).collect();
+    let matches_cpu = got == expected;
+
+    let tape_s = run.tape_wall.as_secs_f64().max(1e-9);
+    let report = SimBenchReport {
+        backend: "sim",
+        accounts: w.book.accounts.len(),
+        positions: w.book.positions.len(),
+        instruments: w.book.instruments.len(),
+        updates: w.tape.len(),
+        position_updates: run.counters.position_updates,
+        flags: got.len(),
+        lanes: geometry.lanes,
+        clock_mhz: clock_hz / 1_000_000,
+        sim_tape_s: tape_s,
+        sim_position_updates_per_s: run.counters.position_updates as f64 / tape_s,
+        modeled_tape_us: run.tape_ns as f64 / 1e3,
+        sim_load_s: (total - run.tape_wall).as_secs_f64(),
+        matches_cpu,
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "workload   crash: {} accounts, {} positions, {} instruments, {} updates, {} flags",
+            report.accounts, report.positions, report.instruments, report.updates, report.flags
+        );
+        println!(
+            "sim        {:.1}M simulated position-updates/s of wall time ({} lanes at {} MHz); \
+             tape {:.2} s wall, {:.1} µs card time; load {:.2} s wall",
+            report.sim_position_updates_per_s / 1e6,
+            report.lanes,
+            report.clock_mhz,
+            report.sim_tape_s,
+            report.modeled_tape_us,
+            report.sim_load_s
+        );
+        println!(
+            "check      flags {} the CPU reference's",
+            if matches_cpu { "equal" } else { "DIFFER FROM" }
+        );
+    }
+    anyhow::ensure!(
+        matches_cpu,
+        "the simulated card's flags differ from the CPU reference's: this is a bug"
+    );
     Ok(())
 }
 
