@@ -7,7 +7,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 
-use vfio_ioctls::{VfioError, VfioOps};
+use vfio_ioctls::{VfioDevice, VfioError, VfioOps};
 
 use crate::backend::{BackendError, DmaMemory};
 
@@ -84,6 +84,10 @@ pub struct DmaMapping {
     buffer: ManuallyDrop<DmaBuffer>,
     iommu: Arc<dyn VfioOps>,
     iova: u64,
+    // The device whose group attaches the container to an IOMMU domain: closing it would
+    // detach the group and make the unmap in Drop fail (leaking the memory), so it is kept
+    // open until the mapping is gone.
+    device: Option<Arc<VfioDevice>>,
 }
 
 impl std::fmt::Debug for DmaMapping {
@@ -91,6 +95,7 @@ impl std::fmt::Debug for DmaMapping {
         f.debug_struct("DmaMapping")
             .field("buffer", &*self.buffer)
             .field("iova", &format_args!("{:#x}", self.iova))
+            .field("holds_device", &self.device.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -132,7 +137,15 @@ impl DmaMapping {
             buffer: ManuallyDrop::new(buffer),
             iommu,
             iova,
+            device: None,
         })
+    }
+
+    /// Keeps `device` open until this mapping has been unmapped: its group is what attaches
+    /// the container to an IOMMU domain, so the unmap needs it.
+    pub fn holding(mut self, device: Arc<VfioDevice>) -> Self {
+        self.device = Some(device);
+        self
     }
 
     /// The bus address (IOVA) of byte 0.
@@ -148,6 +161,40 @@ impl DmaMapping {
     /// Whether the memory is in 2 MiB huge pages.
     pub fn uses_huge_pages(&self) -> bool {
         self.buffer.uses_huge_pages()
+    }
+
+    /// The bus address of byte `offset`, for telling the device where `bytes` bytes from there
+    /// lie; refused unless all of them are inside the usable bytes of this mapping.
+    pub fn bus_address_of(&self, offset: usize, bytes: usize) -> Result<u64, BackendError> {
+        match offset.checked_add(bytes) {
+            Some(end) if end <= self.bytes() => Ok(self.iova + offset as u64),
+            _ => Err(BackendError::Unavailable(format!(
+                "{bytes} bytes at offset {offset:#x} are not inside the {:#x}-byte DMA mapping at bus address {:#x}",
+                self.bytes(),
+                self.iova
+            ))),
+        }
+    }
+
+    /// The offset in this mapping of bus address `bus_address`, where a device says it put
+    /// `bytes` bytes; refused unless all of them are inside the usable bytes of this mapping
+    /// (an address the IOMMU does not map to it).
+    pub fn offset_of(&self, bus_address: u64, bytes: usize) -> Result<usize, BackendError> {
+        let inside = bus_address
+            .checked_sub(self.iova)
+            .and_then(|offset| usize::try_from(offset).ok())
+            .filter(|offset| {
+                offset
+                    .checked_add(bytes)
+                    .is_some_and(|end| end <= self.bytes())
+            });
+        inside.ok_or_else(|| {
+            BackendError::Unavailable(format!(
+                "bus address {bus_address:#x} ({bytes} bytes) is not mapped to this DMA memory, which covers {:#x}..{:#x}",
+                self.iova,
+                self.iova + self.bytes() as u64
+            ))
+        })
     }
 }
 
@@ -297,6 +344,35 @@ mod tests {
                 format!("unmap 0x40000000 {allocated:#x}")
             ]
         );
+    }
+
+    #[test]
+    fn bus_addresses_translate_only_inside_the_mapping() {
+        let iommu = Arc::new(FakeIommu::default());
+        let mapping =
+            DmaMapping::new(iommu, DmaBuffer::allocate(4096).unwrap(), 0x20_0000).unwrap();
+        assert_eq!(mapping.bus_address_of(0, 4096).unwrap(), 0x20_0000);
+        assert_eq!(mapping.bus_address_of(0x800, 0x800).unwrap(), 0x20_0800);
+        assert_eq!(mapping.offset_of(0x20_0800, 0x800).unwrap(), 0x800);
+        assert_eq!(mapping.offset_of(0x20_0000, 0).unwrap(), 0);
+        for (offset, bytes) in [(0x800, 0x801), (4096, 1), (usize::MAX, 2)] {
+            let err = mapping.bus_address_of(offset, bytes).unwrap_err();
+            assert!(err.to_string().contains("not inside"), "{err}");
+        }
+        for (bus, bytes) in [
+            (0x1f_fff8, 8),
+            (0x20_0ff8, 16),
+            (0x20_1000, 1),
+            (u64::MAX, 1),
+            (0x20_0000, usize::MAX),
+        ] {
+            let err = mapping.offset_of(bus, bytes).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("{bus:#x}")) && message.contains("0x200000..0x201000"),
+                "{message}"
+            );
+        }
     }
 
     #[test]
