@@ -16,6 +16,19 @@ use super::region::{MappedMemory, page_size};
 /// Bytes of a 2 MiB huge page.
 pub const HUGE_PAGE_BYTES: usize = 2 << 20;
 
+/// The bus address handed to the IOMMU for memory the driver places at `iova`: `iova` itself,
+/// except in a build with the `fault-wrong-dma-iova` feature. That feature exists only so that
+/// the VM test (`driver/vm-test/run.sh --expect-fail wrong-dma-iova`) can prove it catches a
+/// DMA map at the wrong address: there the mapping lands 1 MiB away from where the driver
+/// believes it is.
+const fn iommu_iova(iova: u64) -> u64 {
+    if cfg!(feature = "fault-wrong-dma-iova") {
+        iova ^ (1 << 20)
+    } else {
+        iova
+    }
+}
+
 /// Zeroed host memory for DMA, not yet mapped for any device.
 #[derive(Debug)]
 pub struct DmaBuffer {
@@ -121,18 +134,22 @@ impl DmaMapping {
         // memory from now on: it never makes a Rust reference into it (volatile raw-pointer
         // accesses only), and it keeps the memory allocated until `vfio_dma_unmap` with the
         // same iova and size has succeeded (see Drop). No reference into it exists now.
-        unsafe { iommu.vfio_dma_map(iova, size, buffer.memory.as_ptr()) }.map_err(|e| {
-            let hint = match &e {
-                VfioError::IommuDmaMap(errno) if errno.errno() == libc::ENOMEM => {
-                    " (raise the locked-memory limit, `ulimit -l`, or run as root)"
+        unsafe { iommu.vfio_dma_map(iommu_iova(iova), size, buffer.memory.as_ptr()) }.map_err(
+            |e| {
+                let hint = match &e {
+                    VfioError::IommuDmaMap(errno) if errno.errno() == libc::ENOMEM => {
+                        " (raise the locked-memory limit, `ulimit -l`, or run as root)"
+                    }
+                    _ => "",
+                };
+                BackendError::Os {
+                    what: format!(
+                        "mapping {size} bytes of DMA memory at bus address {iova:#x}{hint}"
+                    ),
+                    source: std::io::Error::other(e),
                 }
-                _ => "",
-            };
-            BackendError::Os {
-                what: format!("mapping {size} bytes of DMA memory at bus address {iova:#x}{hint}"),
-                source: std::io::Error::other(e),
-            }
-        })?;
+            },
+        )?;
         Ok(DmaMapping {
             buffer: ManuallyDrop::new(buffer),
             iommu,
@@ -231,7 +248,11 @@ impl DmaMemory for DmaMapping {
 impl Drop for DmaMapping {
     fn drop(&mut self) {
         let size = self.buffer.allocated_bytes();
-        if self.iommu.vfio_dma_unmap(self.iova, size).is_ok() {
+        if self
+            .iommu
+            .vfio_dma_unmap(iommu_iova(self.iova), size)
+            .is_ok()
+        {
             // SAFETY: the device can no longer reach the memory; `buffer` is dropped once, here,
             // and never used again.
             unsafe { ManuallyDrop::drop(&mut self.buffer) };
