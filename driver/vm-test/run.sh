@@ -79,8 +79,17 @@ done
 # --- kernel: Debian's, downloaded once and unpacked (not installed) ----------------------
 mkdir -p "$cache"
 deb=$(find "$cache" -maxdepth 1 -name 'linux-image-*-amd64_*.deb' | sort | tail -n 1)
+# The versioned package linux-image-amd64 depends on, per the package lists.
+kernel_package() {
+    apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
 if [ -z "$deb" ]; then
-    package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    package=$(kernel_package)
+    if [ -z "$package" ] && [ "$(id -u)" = 0 ]; then
+        say "apt-cache knows no linux-image-amd64: running apt-get update"
+        apt-get update -qq || true
+        package=$(kernel_package)
+    fi
     [ -n "$package" ] || missing "apt-cache knows no linux-image-amd64 (run apt-get update)"
     say "downloading $package into $cache"
     (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$package") ||
