@@ -217,6 +217,27 @@ mod tests {
     }
 
     #[test]
+    fn open_with_other_paths_diagnoses_there() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = VfioPaths {
+            sysfs_root: root.path().join("sys"),
+            dev_vfio: root.path().join("dev/vfio"),
+        };
+        std::fs::create_dir_all(&paths.dev_vfio).unwrap();
+        std::fs::write(paths.container_node(), "").unwrap();
+        match VfioBackend::open_with(&paths, "0000:01:00.0", 1 << 20) {
+            Err(BackendError::Unavailable(message)) => {
+                assert!(message.contains("no PCI device"), "{message}");
+                assert!(
+                    message.contains(&root.path().display().to_string()),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn open_checks_its_arguments_first() {
         match VfioBackend::open("0000:01:00.0", 0) {
             Err(BackendError::Unavailable(message)) => {

@@ -1,12 +1,15 @@
 //! The checks the guest program runs against the generic VFIO layer, in order, on a real VFIO
-//! stack: an edu device handed to vfio-pci, a twin edu device that was not, an emulated
-//! Intel IOMMU. Each check says what it saw; a failed check says what went wrong and where.
+//! stack: an edu device it hands to vfio-pci itself, a twin edu device it leaves alone, an
+//! emulated Intel IOMMU. Each check says what it saw; a failed check says what went wrong and where.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use riskpipe_driver::backend::{BackendError, DmaMemory};
 use riskpipe_driver::vfio::config::{COMMAND, COMMAND_BUS_MASTER, COMMAND_MEMORY};
-use riskpipe_driver::vfio::{DmaMapping, MappedBar, MsiInterrupt, VfioPciDevice};
+use riskpipe_driver::vfio::{
+    DmaMapping, MappedBar, MsiInterrupt, PciAddress, SysfsDevice, VfioPciDevice,
+};
 
 use crate::edu::{self, Direction, Edu};
 use crate::report::Report;
@@ -74,6 +77,14 @@ const AFTER_OPEN: &[&str] = &[
 
 /// Runs every check, recording them in `report`.
 pub fn run(plan: &Plan, report: &mut Report) {
+    if report.check("binds-device", || bind(plan)).is_none() {
+        report.not_run(
+            &["refuses-device-not-given", "opens-device"],
+            "binds-device",
+        );
+        report.not_run(AFTER_OPEN, "binds-device");
+        return;
+    }
     report.check("refuses-device-not-given", || {
         refuses_device_not_given(plan)
     });
@@ -134,6 +145,28 @@ fn shorten(text: &str, max: usize) -> String {
 /// A driver error as a check failure, saying what was being done.
 fn failed(doing: &str) -> impl FnOnce(BackendError) -> String + '_ {
     move |e| format!("{doing}: {e}")
+}
+
+fn bind(plan: &Plan) -> Result<((), String), String> {
+    let address: PciAddress = plan.device.parse().map_err(|e| format!("{e}"))?;
+    let device = SysfsDevice::new(Path::new("/sys"), address);
+    let before = device
+        .driver()
+        .map_err(|e| format!("reading the driver of {address}: {e}"))?;
+    device
+        .bind_to("vfio-pci")
+        .map_err(failed(&format!("handing {address} to vfio-pci")))?;
+    let group = device
+        .iommu_group()
+        .map_err(|e| format!("reading the IOMMU group of {address}: {e}"))?
+        .ok_or_else(|| format!("{address} has no IOMMU group: is the IOMMU on?"))?;
+    Ok((
+        (),
+        format!(
+            "{address} handed from {} to vfio-pci through driver_override; IOMMU group {group}",
+            before.as_deref().unwrap_or("no driver")
+        ),
+    ))
 }
 
 fn refuses_device_not_given(plan: &Plan) -> Result<((), String), String> {

@@ -1,6 +1,6 @@
-//! `vfio-vm-test`: the program `driver/vm-test/run.sh` runs inside a QEMU guest, as root, after
-//! handing one of two emulated edu devices to vfio-pci. It drives that device through the
-//! generic VFIO layer of `riskpipe-driver` (BAR registers, DMA through the emulated IOMMU, MSI
+//! `vfio-vm-test`: the program `driver/vm-test/run.sh` runs inside a QEMU guest, as root, once
+//! the VFIO modules are loaded. It hands one of two emulated edu devices to vfio-pci
+//! (`driver_override`), then drives it through the generic VFIO layer of `riskpipe-driver` (BAR registers, DMA through the emulated IOMMU, MSI
 //! to an eventfd, reset, teardown) and checks that the layer refuses a wrong BAR, an unmapped
 //! DMA address and the device it was not given. It prints one line per check and a verdict
 //! line, and exits 0 only when every check passed.
@@ -34,7 +34,7 @@ fn parse_args(args: &[String]) -> Result<Plan, String> {
             return Err(format!("{flag} given twice"));
         }
     }
-    let device = device.ok_or("--device (the edu device bound to vfio-pci) is missing")?;
+    let device = device.ok_or("--device (the edu device to hand to vfio-pci) is missing")?;
     let not_given = not_given.ok_or("--not-given (an edu device left alone) is missing")?;
     if device == not_given {
         return Err(format!(
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "vfio-vm-test: device {} (bound to vfio-pci), device not given {}",
+        "vfio-vm-test: device {} (to be handed to vfio-pci), device not given {}",
         plan.device, plan.not_given
     );
     let mut report = Report::new();
