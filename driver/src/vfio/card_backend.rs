@@ -1,19 +1,19 @@
-//! The riskpipe card through VFIO: BAR0 mapped from the device file, DMA memory mapped into the
-//! card's IOMMU domain, bus mastering enabled, and a monotonic clock.
+//! The riskpipe card through VFIO, on top of the generic layer ([`VfioPciDevice`]): BAR0
+//! mapped and checked to be as large as the card's register file, DMA memory mapped into the
+//! card's IOMMU domain, bus mastering enabled, and a monotonic clock. Everything specific to
+//! riskpipe in the VFIO backend is in this file.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use riskpipe_proto::pcie::BAR0_BYTES;
-use vfio_bindings::bindings::vfio::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
-use vfio_ioctls::{VfioContainer, VfioDevice, VfioError, VfioOps};
+use vfio_bindings::bindings::vfio::VFIO_PCI_BAR0_REGION_INDEX;
 
 use crate::backend::{Backend, BackendError, DmaMemory, check_bar_access};
 
-use super::config::{COMMAND_BUS_MASTER, ConfigSpace};
-use super::diagnose::{VfioPaths, diagnose};
-use super::dma::{DmaBuffer, DmaMapping};
-use super::region::{MappedBar, RegionInfo, region_info};
+use super::device::VfioPciDevice;
+use super::diagnose::VfioPaths;
+use super::dma::DmaMapping;
+use super::region::MappedBar;
 use super::sysfs::PciAddress;
 
 /// Spins of [`Backend::wait`].
@@ -23,27 +23,19 @@ const WAIT_SPINS: u32 = 256;
 /// BAR0, unmaps and frees the DMA memory, then closes the device and the container, in that
 /// order.
 pub struct VfioBackend {
-    address: PciAddress,
-    ids: (u16, u16),
-    config: RegionInfo,
-    // Fields drop in this order: BAR0, then the DMA mapping (which needs the container), then
-    // the device (which releases its group from the container); the container closes with the
-    // last of the Arcs the mapping and the device hold.
+    // Fields drop in this order: BAR0, then the DMA mapping (which keeps the device open for
+    // its unmap), then the device, which closes with the last of its holders.
     bar0: MappedBar,
     bar_bytes: u32,
     dma: DmaMapping,
-    device: VfioDevice,
+    device: VfioPciDevice,
     opened: Instant,
 }
 
 impl std::fmt::Debug for VfioBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VfioBackend")
-            .field("address", &self.address.to_string())
-            .field(
-                "ids",
-                &format_args!("{:04x}:{:04x}", self.ids.0, self.ids.1),
-            )
+            .field("device", &self.device)
             .field("bar_bytes", &self.bar_bytes)
             .field("dma", &self.dma)
             .finish_non_exhaustive()
@@ -56,69 +48,62 @@ impl VfioBackend {
     pub const DMA_IOVA: u64 = 0x4000_0000;
 
     /// Opens the card at PCI address `device` (`0000:01:00.0`) with `dma_bytes` bytes of DMA
-    /// memory. First diagnoses the VFIO setup (see [`diagnose`]) and returns
-    /// [`BackendError::Unavailable`] with the fix when something is missing; then opens the
-    /// container, the group and the device, maps BAR0 (refusing one smaller than
-    /// [`BAR0_BYTES`]), allocates and maps the DMA memory at [`Self::DMA_IOVA`] and enables
-    /// bus mastering.
+    /// memory. The generic layer first diagnoses the VFIO setup and returns
+    /// [`BackendError::Unavailable`] with the fix when something is missing; then BAR0 is mapped
+    /// (refusing one smaller than [`BAR0_BYTES`]), the DMA memory allocated and mapped at
+    /// [`Self::DMA_IOVA`], and bus mastering enabled.
     pub fn open(device: &str, dma_bytes: usize) -> Result<VfioBackend, BackendError> {
+        Self::open_with(&VfioPaths::system(), device, dma_bytes)
+    }
+
+    /// [`VfioBackend::open`] with sysfs and `/dev/vfio` found under `paths`.
+    pub fn open_with(
+        paths: &VfioPaths,
+        device: &str,
+        dma_bytes: usize,
+    ) -> Result<VfioBackend, BackendError> {
         if dma_bytes == 0 {
             return Err(BackendError::Unavailable(format!(
                 "VFIO backend for {device}: 0 bytes of DMA memory asked for; the card needs some"
             )));
         }
-        let diagnosis = diagnose(&VfioPaths::system(), device)?;
-        let address = diagnosis.device.address();
-        let vfio = |what: &str, e: VfioError| BackendError::Os {
-            what: format!("{what} for {address}"),
-            source: std::io::Error::other(e),
-        };
-
-        let container = VfioContainer::new(None)
-            .map_err(|e| vfio("opening the VFIO container /dev/vfio/vfio", e))?;
-        let container: Arc<dyn VfioOps> = Arc::new(container);
-        let vfio_device = VfioDevice::new(diagnosis.device.path(), container.clone(), false)
-            .map_err(|e| vfio("opening the VFIO device", e))?;
-
-        let bar_info = region_info(&vfio_device, VFIO_PCI_BAR0_REGION_INDEX)?;
+        let device = VfioPciDevice::open(paths, device)?;
+        let address = device.address();
+        let bar_info = device.region_info(VFIO_PCI_BAR0_REGION_INDEX)?;
         if bar_info.size < u64::from(BAR0_BYTES) {
+            let (vendor, id) = device.pci_ids();
             return Err(BackendError::Unavailable(format!(
-                "BAR0 of {address} is {:#x} bytes, smaller than a riskpipe card's {BAR0_BYTES:#x}: is this the right device (ids {:04x}:{:04x})?",
-                bar_info.size, diagnosis.vendor_id, diagnosis.device_id
+                "BAR0 of {address} is {:#x} bytes, smaller than a riskpipe card's {BAR0_BYTES:#x}: is this the right device (ids {vendor:04x}:{id:04x})?",
+                bar_info.size
             )));
         }
-        let bar0 = MappedBar::map(&vfio_device, &bar_info)?;
+        let bar0 = device.map_bar(VFIO_PCI_BAR0_REGION_INDEX)?;
         if !bar0.covers(0, u64::from(BAR0_BYTES)) {
             return Err(BackendError::Unavailable(format!(
                 "the kernel lets only parts of BAR0 of {address} be mmapped (sparse mmap): the first {BAR0_BYTES:#x} bytes must be mappable as one area"
             )));
         }
         let bar_bytes = u32::try_from(bar_info.size).unwrap_or(u32::MAX);
-
-        let config = region_info(&vfio_device, VFIO_PCI_CONFIG_REGION_INDEX)?;
-        let dma = DmaMapping::new(container, DmaBuffer::allocate(dma_bytes)?, Self::DMA_IOVA)?;
-        ConfigSpace::new(&vfio_device, &config)?.enable_bus_master()?;
+        let dma = device.map_dma(dma_bytes, Self::DMA_IOVA)?;
+        device.enable_bus_master()?;
 
         Ok(VfioBackend {
-            address,
-            ids: (diagnosis.vendor_id, diagnosis.device_id),
-            config,
             bar0,
             bar_bytes,
             dma,
-            device: vfio_device,
+            device,
             opened: Instant::now(),
         })
     }
 
     /// The card's PCI address.
     pub fn address(&self) -> PciAddress {
-        self.address
+        self.device.address()
     }
 
     /// The card's PCI vendor and device ids.
     pub fn pci_ids(&self) -> (u16, u16) {
-        self.ids
+        self.device.pci_ids()
     }
 
     /// Whether the DMA memory is in 2 MiB huge pages.
@@ -197,11 +182,10 @@ impl Backend for VfioBackend {
 
 impl Drop for VfioBackend {
     fn drop(&mut self) {
-        // Stop the card's DMA before its memory goes away. Best effort: if config space cannot
-        // be reached, closing the device still disables it.
-        if let Ok(config) = ConfigSpace::new(&self.device, &self.config) {
-            let _ = config.clear_command_bits(COMMAND_BUS_MASTER);
-        }
+        // Stop the card's DMA before its memory is unmapped and freed (the fields drop after
+        // this). Best effort: if config space cannot be reached, the IOMMU still blocks the
+        // card once the memory is unmapped, and closing the device disables it.
+        let _ = self.device.disable_bus_master();
     }
 }
 
@@ -229,6 +213,27 @@ mod tests {
             }
             Err(other) => panic!("expected Unavailable, got {other:?}"),
             Ok(_) => panic!("opened a card without /dev/vfio"),
+        }
+    }
+
+    #[test]
+    fn open_with_other_paths_diagnoses_there() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = VfioPaths {
+            sysfs_root: root.path().join("sys"),
+            dev_vfio: root.path().join("dev/vfio"),
+        };
+        std::fs::create_dir_all(&paths.dev_vfio).unwrap();
+        std::fs::write(paths.container_node(), "").unwrap();
+        match VfioBackend::open_with(&paths, "0000:01:00.0", 1 << 20) {
+            Err(BackendError::Unavailable(message)) => {
+                assert!(message.contains("no PCI device"), "{message}");
+                assert!(
+                    message.contains(&root.path().display().to_string()),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 

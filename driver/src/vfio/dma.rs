@@ -7,7 +7,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 
-use vfio_ioctls::{VfioError, VfioOps};
+use vfio_ioctls::{VfioDevice, VfioError, VfioOps};
 
 use crate::backend::{BackendError, DmaMemory};
 
@@ -15,6 +15,19 @@ use super::region::{MappedMemory, page_size};
 
 /// Bytes of a 2 MiB huge page.
 pub const HUGE_PAGE_BYTES: usize = 2 << 20;
+
+/// The bus address handed to the IOMMU for memory the driver places at `iova`: `iova` itself,
+/// except in a build with the `fault-wrong-dma-iova` feature. That feature exists only so that
+/// the VM test (`driver/vm-test/run.sh --expect-fail wrong-dma-iova`) can prove it catches a
+/// DMA map at the wrong address: there the mapping lands 1 MiB away from where the driver
+/// believes it is.
+const fn iommu_iova(iova: u64) -> u64 {
+    if cfg!(feature = "fault-wrong-dma-iova") {
+        iova ^ (1 << 20)
+    } else {
+        iova
+    }
+}
 
 /// Zeroed host memory for DMA, not yet mapped for any device.
 #[derive(Debug)]
@@ -84,6 +97,10 @@ pub struct DmaMapping {
     buffer: ManuallyDrop<DmaBuffer>,
     iommu: Arc<dyn VfioOps>,
     iova: u64,
+    // The device whose group attaches the container to an IOMMU domain: closing it would
+    // detach the group and make the unmap in Drop fail (leaking the memory), so it is kept
+    // open until the mapping is gone.
+    device: Option<Arc<VfioDevice>>,
 }
 
 impl std::fmt::Debug for DmaMapping {
@@ -91,6 +108,7 @@ impl std::fmt::Debug for DmaMapping {
         f.debug_struct("DmaMapping")
             .field("buffer", &*self.buffer)
             .field("iova", &format_args!("{:#x}", self.iova))
+            .field("holds_device", &self.device.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -116,23 +134,35 @@ impl DmaMapping {
         // memory from now on: it never makes a Rust reference into it (volatile raw-pointer
         // accesses only), and it keeps the memory allocated until `vfio_dma_unmap` with the
         // same iova and size has succeeded (see Drop). No reference into it exists now.
-        unsafe { iommu.vfio_dma_map(iova, size, buffer.memory.as_ptr()) }.map_err(|e| {
-            let hint = match &e {
-                VfioError::IommuDmaMap(errno) if errno.errno() == libc::ENOMEM => {
-                    " (raise the locked-memory limit, `ulimit -l`, or run as root)"
+        unsafe { iommu.vfio_dma_map(iommu_iova(iova), size, buffer.memory.as_ptr()) }.map_err(
+            |e| {
+                let hint = match &e {
+                    VfioError::IommuDmaMap(errno) if errno.errno() == libc::ENOMEM => {
+                        " (raise the locked-memory limit, `ulimit -l`, or run as root)"
+                    }
+                    _ => "",
+                };
+                BackendError::Os {
+                    what: format!(
+                        "mapping {size} bytes of DMA memory at bus address {iova:#x}{hint}"
+                    ),
+                    source: std::io::Error::other(e),
                 }
-                _ => "",
-            };
-            BackendError::Os {
-                what: format!("mapping {size} bytes of DMA memory at bus address {iova:#x}{hint}"),
-                source: std::io::Error::other(e),
-            }
-        })?;
+            },
+        )?;
         Ok(DmaMapping {
             buffer: ManuallyDrop::new(buffer),
             iommu,
             iova,
+            device: None,
         })
+    }
+
+    /// Keeps `device` open until this mapping has been unmapped: its group is what attaches
+    /// the container to an IOMMU domain, so the unmap needs it.
+    pub fn holding(mut self, device: Arc<VfioDevice>) -> Self {
+        self.device = Some(device);
+        self
     }
 
     /// The bus address (IOVA) of byte 0.
@@ -148,6 +178,40 @@ impl DmaMapping {
     /// Whether the memory is in 2 MiB huge pages.
     pub fn uses_huge_pages(&self) -> bool {
         self.buffer.uses_huge_pages()
+    }
+
+    /// The bus address of byte `offset`, for telling the device where `bytes` bytes from there
+    /// lie; refused unless all of them are inside the usable bytes of this mapping.
+    pub fn bus_address_of(&self, offset: usize, bytes: usize) -> Result<u64, BackendError> {
+        match offset.checked_add(bytes) {
+            Some(end) if end <= self.bytes() => Ok(self.iova + offset as u64),
+            _ => Err(BackendError::Unavailable(format!(
+                "{bytes} bytes at offset {offset:#x} are not inside the {:#x}-byte DMA mapping at bus address {:#x}",
+                self.bytes(),
+                self.iova
+            ))),
+        }
+    }
+
+    /// The offset in this mapping of bus address `bus_address`, where a device says it put
+    /// `bytes` bytes; refused unless all of them are inside the usable bytes of this mapping
+    /// (an address the IOMMU does not map to it).
+    pub fn offset_of(&self, bus_address: u64, bytes: usize) -> Result<usize, BackendError> {
+        let inside = bus_address
+            .checked_sub(self.iova)
+            .and_then(|offset| usize::try_from(offset).ok())
+            .filter(|offset| {
+                offset
+                    .checked_add(bytes)
+                    .is_some_and(|end| end <= self.bytes())
+            });
+        inside.ok_or_else(|| {
+            BackendError::Unavailable(format!(
+                "bus address {bus_address:#x} ({bytes} bytes) is not mapped to this DMA memory, which covers {:#x}..{:#x}",
+                self.iova,
+                self.iova + self.bytes() as u64
+            ))
+        })
     }
 }
 
@@ -184,7 +248,11 @@ impl DmaMemory for DmaMapping {
 impl Drop for DmaMapping {
     fn drop(&mut self) {
         let size = self.buffer.allocated_bytes();
-        if self.iommu.vfio_dma_unmap(self.iova, size).is_ok() {
+        if self
+            .iommu
+            .vfio_dma_unmap(iommu_iova(self.iova), size)
+            .is_ok()
+        {
             // SAFETY: the device can no longer reach the memory; `buffer` is dropped once, here,
             // and never used again.
             unsafe { ManuallyDrop::drop(&mut self.buffer) };
@@ -297,6 +365,35 @@ mod tests {
                 format!("unmap 0x40000000 {allocated:#x}")
             ]
         );
+    }
+
+    #[test]
+    fn bus_addresses_translate_only_inside_the_mapping() {
+        let iommu = Arc::new(FakeIommu::default());
+        let mapping =
+            DmaMapping::new(iommu, DmaBuffer::allocate(4096).unwrap(), 0x20_0000).unwrap();
+        assert_eq!(mapping.bus_address_of(0, 4096).unwrap(), 0x20_0000);
+        assert_eq!(mapping.bus_address_of(0x800, 0x800).unwrap(), 0x20_0800);
+        assert_eq!(mapping.offset_of(0x20_0800, 0x800).unwrap(), 0x800);
+        assert_eq!(mapping.offset_of(0x20_0000, 0).unwrap(), 0);
+        for (offset, bytes) in [(0x800, 0x801), (4096, 1), (usize::MAX, 2)] {
+            let err = mapping.bus_address_of(offset, bytes).unwrap_err();
+            assert!(err.to_string().contains("not inside"), "{err}");
+        }
+        for (bus, bytes) in [
+            (0x1f_fff8, 8),
+            (0x20_0ff8, 16),
+            (0x20_1000, 1),
+            (u64::MAX, 1),
+            (0x20_0000, usize::MAX),
+        ] {
+            let err = mapping.offset_of(bus, bytes).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("{bus:#x}")) && message.contains("0x200000..0x201000"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Finding a PCI device in sysfs: its address, the driver bound to it, its IOMMU group and the
-//! other members of that group. The sysfs root is a parameter, so that tests can point it at a
-//! fake tree; nothing here opens a device.
+//! other members of that group, and handing it to another driver (`driver_override`). The sysfs
+//! root is a parameter, so that tests can point it at a fake tree; nothing here opens a device.
 
 use std::fmt;
 use std::fs;
@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use thiserror::Error;
+
+use crate::backend::BackendError;
 
 /// A PCI address as sysfs names devices: `domain:bus:device.function`, in hex
 /// (`0000:01:00.0`).
@@ -211,6 +213,50 @@ impl SysfsDevice {
         members.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(members)
     }
+
+    /// Hands the device to the driver `driver` (`vfio-pci`), as root would by hand: writes
+    /// `driver` to the device's `driver_override`, unbinds the driver it has if another, asks
+    /// the PCI core to probe it (`bus/pci/drivers_probe`), and checks that `driver` took it.
+    /// Nothing is written when `driver` already has it. Needs root and the driver's module
+    /// loaded.
+    pub fn bind_to(&self, driver: &str) -> Result<(), BackendError> {
+        let write = |path: PathBuf, value: &str| {
+            fs::write(&path, value).map_err(|source| BackendError::Os {
+                what: format!("writing `{value}` to {}", path.display()),
+                source,
+            })
+        };
+        let driver_link = self.path.join("driver");
+        let read_driver = || {
+            self.driver().map_err(|source| BackendError::Os {
+                what: format!("reading {}", driver_link.display()),
+                source,
+            })
+        };
+        let current = read_driver()?;
+        if current.as_deref() == Some(driver) {
+            return Ok(());
+        }
+        let name = self.address.to_string();
+        write(self.path.join("driver_override"), driver)?;
+        if let Some(other) = &current {
+            let unbind = self
+                .sysfs_root
+                .join("bus/pci/drivers")
+                .join(other)
+                .join("unbind");
+            write(unbind, &name)?;
+        }
+        write(self.sysfs_root.join("bus/pci/drivers_probe"), &name)?;
+        match read_driver()? {
+            Some(now) if now == driver => Ok(()),
+            now => Err(BackendError::Unavailable(format!(
+                "{name} is bound to {} after probing it for `{driver}` (was {}): is the {driver} module loaded (`modprobe {driver}`)?",
+                now.map_or_else(|| "no driver".to_owned(), |d| format!("`{d}`")),
+                current.map_or_else(|| "no driver".to_owned(), |d| format!("`{d}`")),
+            ))),
+        }
+    }
 }
 
 /// The last component of the target of symbolic link `link`, or `None` when there is no link.
@@ -303,6 +349,49 @@ mod tests {
             assert_eq!(err.input, input);
             assert!(message.contains(needle), "{input:?}: {message}");
             assert!(message.contains("domain:bus:device.function"), "{message}");
+        }
+    }
+
+    #[test]
+    fn binding_writes_override_unbind_and_probe_then_checks_the_driver() {
+        let root = tempfile::tempdir().unwrap();
+        let sys = root.path();
+        let drivers = sys.join("bus/pci/drivers");
+        let dev = sys.join("bus/pci/devices/0000:01:00.0");
+        for dir in [&dev, &drivers.join("vfio-pci"), &drivers.join("e1000e")] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        symlink(drivers.join("e1000e"), dev.join("driver")).unwrap();
+        let device = SysfsDevice::new(sys, parse("0000:01:00.0").unwrap());
+
+        // The fake tree does not react to the probe: the driver stays e1000e, which is an error
+        // naming both drivers, after every file was written.
+        let message = device.bind_to("vfio-pci").unwrap_err().to_string();
+        assert!(
+            message.contains("0000:01:00.0 is bound to `e1000e` after probing it for `vfio-pci`")
+                && message.contains("modprobe vfio-pci"),
+            "{message}"
+        );
+        let read = |path: PathBuf| fs::read_to_string(path).unwrap();
+        assert_eq!(read(dev.join("driver_override")), "vfio-pci");
+        assert_eq!(read(drivers.join("e1000e/unbind")), "0000:01:00.0");
+        assert_eq!(read(sys.join("bus/pci/drivers_probe")), "0000:01:00.0");
+
+        // Already bound: nothing is written.
+        fs::remove_file(dev.join("driver")).unwrap();
+        symlink(drivers.join("vfio-pci"), dev.join("driver")).unwrap();
+        fs::remove_file(sys.join("bus/pci/drivers_probe")).unwrap();
+        device.bind_to("vfio-pci").unwrap();
+        assert!(!sys.join("bus/pci/drivers_probe").exists());
+
+        // A device that cannot be written to (no such directory) names the file.
+        let absent = SysfsDevice::new(sys, parse("0000:02:00.0").unwrap());
+        match absent.bind_to("vfio-pci") {
+            Err(BackendError::Os { what, source }) => {
+                assert!(what.contains("0000:02:00.0/driver_override"), "{what}");
+                assert_eq!(source.kind(), io::ErrorKind::NotFound);
+            }
+            other => panic!("{other:?}"),
         }
     }
 
