@@ -9,8 +9,12 @@ pub mod csv_table;
 pub mod device;
 pub mod engine;
 pub mod error;
+pub mod feed;
 pub mod flags;
 pub mod generator;
 pub mod oracle;
-pub mod tape;
+pub mod planner;
 pub mod workload;
+
+/// The CSV tape, where it always was: `feed::tape`.
+pub use feed::tape;
