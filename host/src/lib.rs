@@ -12,7 +12,9 @@ pub mod error;
 pub mod feed;
 pub mod flags;
 pub mod generator;
+pub mod live;
 pub mod oracle;
+pub mod output;
 pub mod planner;
 pub mod workload;
 

@@ -290,10 +290,8 @@ impl<'b> Guards<'b> {
         let first_event = events.len();
         let admitted = self.check(o, events);
         if let Some(t) = o.time_ms {
-            if self.clock_ms.is_none() {
-                if let Some(watch) = &mut self.stale_ms {
-                    watch.start(t);
-                }
+            if let (None, Some(watch)) = (self.clock_ms, &mut self.stale_ms) {
+                watch.start(t);
             }
             self.clock_ms = Some(self.clock_ms.map_or(t, |c| c.max(t)));
         }

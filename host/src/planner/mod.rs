@@ -215,6 +215,57 @@ impl Plan {
     }
 }
 
+/// The plans of a run, added up for its summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanTotals {
+    /// Target margin ratio, in basis points.
+    pub target_bps: u32,
+    /// Penalty rate, in ppm.
+    pub penalty_ppm: u32,
+    /// Largest child order, in lots (absent: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_order_lots: Option<u64>,
+    /// Plans made (one per `LIQUIDATE` flag).
+    pub plans: u64,
+    /// Plans that close every position of their account.
+    pub closed: u64,
+    /// Child orders.
+    pub orders: u64,
+    /// Lots liquidated.
+    pub lots: u128,
+    /// Penalties of every order, in millionths.
+    pub penalties_e6: u128,
+    /// What the insurance fund gains in all, in millionths (negative: it pays out).
+    pub insurance_fund_e6: i128,
+}
+
+impl PlanTotals {
+    /// No plan yet, under `config`.
+    pub fn new(config: &PlannerConfig) -> Self {
+        PlanTotals {
+            target_bps: config.target_bps,
+            penalty_ppm: config.penalty_ppm,
+            max_order_lots: config.max_order_lots,
+            plans: 0,
+            closed: 0,
+            orders: 0,
+            lots: 0,
+            penalties_e6: 0,
+            insurance_fund_e6: 0,
+        }
+    }
+
+    /// Adds `plan`.
+    pub fn add(&mut self, plan: &Plan) {
+        self.plans += 1;
+        self.closed += u64::from(plan.outcome == Outcome::Closed);
+        self.orders += plan.orders();
+        self.lots += plan.lots();
+        self.penalties_e6 += plan.penalty_e6();
+        self.insurance_fund_e6 += plan.insurance_fund_e6();
+    }
+}
+
 /// A plan the planner refuses to make.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
