@@ -124,12 +124,27 @@ fn check_plan(book: &Book, account: usize, prices: &[u32], config: &PlannerConfi
         assert!(meets(i128::from(p.equity) * 1_000_000, p.margin_e6 as i128));
     }
 
-    // Child orders.
+    // Child orders: as few as the limits allow, none above them (but one lot, which cannot be
+    // split).
     for r in &p.reductions {
         let children: Vec<u64> = (0..r.children()).map(|k| r.child_qty(k)).collect();
         assert_eq!(children.iter().sum::<u64>(), r.lots);
         let max = config.max_order_lots.unwrap_or(u64::MAX);
-        assert!(children.iter().all(|&c| c >= 1 && c <= max), "{children:?}");
+        let v = u128::from(book.instruments[r.instrument as usize].value_per_lot_tick);
+        let lot_notional = u128::from(r.mark_price) * v;
+        let max_notional = config.max_order_notional.map_or(u128::MAX, u128::from);
+        for &c in &children {
+            assert!(c >= 1 && c <= max, "{children:?}");
+            assert!(
+                c == 1 || u128::from(c) * lot_notional <= max_notional,
+                "{children:?}"
+            );
+        }
+        // The first child is as large as the limits allow.
+        let largest = u128::from(r.lots)
+            .min(u128::from(max))
+            .min((max_notional / lot_notional).max(1));
+        assert_eq!(u128::from(children[0]), largest, "{r:?}");
     }
 
     // Bankruptcy price: equity ≥ 0 there, < 0 one tick further against the account.
@@ -189,12 +204,20 @@ fn config() -> impl Strategy<Value = PlannerConfig> {
             (1..6u64).prop_map(Some),
             (1..1_000u64).prop_map(Some)
         ],
+        prop_oneof![
+            Just(None),
+            (1..200u64).prop_map(Some),
+            (1..=u64::MAX).prop_map(Some)
+        ],
     )
-        .prop_map(|(target_bps, penalty_ppm, max_order_lots)| PlannerConfig {
-            target_bps,
-            penalty_ppm,
-            max_order_lots,
-        })
+        .prop_map(
+            |(target_bps, penalty_ppm, max_order_lots, max_order_notional)| PlannerConfig {
+                target_bps,
+                penalty_ppm,
+                max_order_lots,
+                max_order_notional,
+            },
+        )
 }
 
 proptest! {
@@ -207,8 +230,12 @@ proptest! {
 
     #[test]
     fn plans_meet_the_target_or_close_extreme(seed in any::<u64>(), config in config()) {
-        // Huge positions in one-lot orders would need billions of orders: keep the split off.
-        let config = PlannerConfig { max_order_lots: None, ..config };
+        // Huge positions in one-lot orders would need billions of orders: split coarsely.
+        let config = PlannerConfig {
+            max_order_lots: None,
+            max_order_notional: Some(1 << 52),
+            ..config
+        };
         check_case(seed, Scale::Extreme, config);
     }
 }
@@ -227,6 +254,7 @@ fn outcomes_of(scale: Scale, max_order_lots: u64) {
         target_bps: 4_000,
         penalty_ppm: 5_000,
         max_order_lots: Some(max_order_lots),
+        max_order_notional: None,
     };
     let (mut target, mut closed, mut split) = (0, 0, 0);
     for seed in 0..40 {
@@ -253,6 +281,7 @@ fn plan_flags_follows_the_tape() {
         target_bps: 2_500,
         penalty_ppm: 3_000,
         max_order_lots: None,
+        max_order_notional: Some(40),
     };
     for seed in 100..130 {
         let (book, tape) = random_case(seed, 24, 4, 30, Scale::Small);

@@ -66,6 +66,7 @@ const CONFIG: PlannerConfig = PlannerConfig {
     target_bps: 4_000,
     penalty_ppm: 5_000,
     max_order_lots: Some(2_500),
+    max_order_notional: None,
 };
 
 #[test]

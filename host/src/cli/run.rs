@@ -106,9 +106,13 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = DEFAULT_PENALTY_PPM,
           value_parser = clap::value_parser!(u32).range(0..=MMR_PPM_MAX as i64))]
     penalty_ppm: u32,
-    /// Largest liquidation child order, in lots [default: one order per position].
+    /// Largest liquidation child order, in lots [default: no limit in lots].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_order_lots: Option<u64>,
+    /// Largest liquidation child order, in settlement units of notional at the mark (at least
+    /// one lot is sent) [default: no limit in notional].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_order_notional: Option<u64>,
 }
 
 /// Arguments of `riskpipe run`.
@@ -188,6 +192,7 @@ impl RunArgs {
                 .unwrap_or(PlannerConfig::default_target_bps(self.warn_bps)),
             penalty_ppm: p.penalty_ppm,
             max_order_lots: p.max_order_lots,
+            max_order_notional: p.max_order_notional,
         };
         config.check().map_err(anyhow::Error::msg)?;
         Ok(config)

@@ -12,8 +12,9 @@
 //! - The penalty is `penalty_ppm` of the liquidated notional, carried in millionths of a
 //!   settlement unit like `margin_e6`, so nothing is rounded; it goes to the insurance fund,
 //!   which also bears the loss of an account that ends with negative equity.
-//! - Each position's reduction is split into child orders of at most `max_order_lots` lots,
-//!   sent IOC (immediate or cancel), reduce-only, limited at the position's bankruptcy price.
+//! - Each position's reduction is split into child orders of at most `max_order_lots` lots and
+//!   at most `max_order_notional` of notional at the mark (but at least one lot), sent IOC
+//!   (immediate or cancel), reduce-only, limited at the position's bankruptcy price.
 //!
 //! The planner does not change the book: the engines keep following the account as loaded
 //! until the venue's fills are booked and the book reloaded.
@@ -43,8 +44,11 @@ pub struct PlannerConfig {
     pub target_bps: u32,
     /// Penalty, in ppm of the liquidated notional.
     pub penalty_ppm: u32,
-    /// Largest child order, in lots (None: one order per position).
+    /// Largest child order, in lots (None: no limit in lots).
     pub max_order_lots: Option<u64>,
+    /// Largest child order, in settlement units of notional at the mark (None: no limit in
+    /// notional); an order of one lot is sent even if its notional is larger.
+    pub max_order_notional: Option<u64>,
 }
 
 impl PlannerConfig {
@@ -71,6 +75,9 @@ impl PlannerConfig {
         }
         if self.max_order_lots == Some(0) {
             return Err("the maximum order size must be at least 1 lot".into());
+        }
+        if self.max_order_notional == Some(0) {
+            return Err("the maximum order notional must be at least 1".into());
         }
         Ok(())
     }
@@ -225,6 +232,9 @@ pub struct PlanTotals {
     /// Largest child order, in lots (absent: no limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_order_lots: Option<u64>,
+    /// Largest child order, in notional (absent: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_order_notional: Option<u64>,
     /// Plans made (one per `LIQUIDATE` flag).
     pub plans: u64,
     /// Plans that close every position of their account.
@@ -246,6 +256,7 @@ impl PlanTotals {
             target_bps: config.target_bps,
             penalty_ppm: config.penalty_ppm,
             max_order_lots: config.max_order_lots,
+            max_order_notional: config.max_order_notional,
             plans: 0,
             closed: 0,
             orders: 0,
@@ -271,7 +282,7 @@ impl PlanTotals {
 #[error(
     "account {account_id}: liquidating {lots} lots of instrument {instrument_id} in orders of at \
      most {max_order_lots} lots needs {children} child orders, more than {MAX_CHILD_ORDERS}; \
-     raise --max-order-lots"
+     raise --max-order-lots or --max-order-notional"
 )]
 pub struct TooManyOrders {
     /// Account.
@@ -436,7 +447,15 @@ fn reduction(
     // |step| ≤ 2^62 and price < 2^32: within i64.
     let bankruptcy_price = bankruptcy as i64;
     let limit_price = bankruptcy.clamp(1, i128::from(spec.max_price)) as u32;
-    let child_lots = config.max_order_lots.unwrap_or(lots).max(1);
+    let lot_notional = u128::from(price) * u128::from(spec.value_per_lot_tick);
+    // The notional limit in lots, at least one: a lot cannot be split.
+    let by_notional = config
+        .max_order_notional
+        .map_or(u64::MAX, |n| (u128::from(n) / lot_notional).max(1) as u64);
+    let child_lots = lots
+        .min(config.max_order_lots.unwrap_or(u64::MAX))
+        .min(by_notional)
+        .max(1);
     let children = lots.div_ceil(child_lots);
     if children > MAX_CHILD_ORDERS {
         return Err(TooManyOrders {
@@ -457,9 +476,7 @@ fn reduction(
         bankruptcy_price,
         limit_price,
         child_lots,
-        lot_penalty_e6: u128::from(price)
-            * u128::from(spec.value_per_lot_tick)
-            * u128::from(config.penalty_ppm),
+        lot_penalty_e6: lot_notional * u128::from(config.penalty_ppm),
     })
 }
 
