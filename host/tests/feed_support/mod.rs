@@ -12,6 +12,11 @@ use serde_json::Value;
 
 /// Runs `riskpipe` with `args`, feeding `stdin` (if any) on its standard input.
 pub fn riskpipe<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&str>) -> Output {
+    riskpipe_bytes(args, stdin.map(str::as_bytes))
+}
+
+/// Runs `riskpipe` with `args`, feeding the bytes `stdin` (if any) on its standard input.
+pub fn riskpipe_bytes<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_riskpipe"))
         .args(args)
         .stdin(if stdin.is_some() {
@@ -26,7 +31,7 @@ pub fn riskpipe<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&str>) -> O
     if let Some(text) = stdin {
         let mut pipe = child.stdin.take().expect("a stdin pipe");
         // The binary may stop reading early (a bad line): a broken pipe is expected then.
-        let _ = pipe.write_all(text.as_bytes());
+        let _ = pipe.write_all(text);
     }
     child.wait_with_output().expect("wait for riskpipe")
 }
