@@ -181,15 +181,14 @@ impl RunReport {
         );
         if let Some(l) = &self.liquidation {
             println!(
-                "orders    {} plans ({} closing every position), {} orders, {} lots; \
-                 penalties {} µ-units, insurance fund {:+} µ-units (target {} bps, \
-                 penalty {} ppm)",
+                "orders    {} plans ({} closing every position), {} orders, {} lots; penalties \
+                 {}, insurance fund {} settlement units (target {} bps, penalty {} ppm)",
                 l.plans,
                 l.closed,
                 l.orders,
                 l.lots,
-                l.penalties_e6,
-                l.insurance_fund_e6,
+                units_of_e6(l.penalties_e6 as i128),
+                units_of_e6(l.insurance_fund_e6),
                 l.target_bps,
                 l.penalty_ppm
             );
@@ -246,6 +245,13 @@ impl RunReport {
         println!("{}", serde_json::to_string(self)?);
         Ok(())
     }
+}
+
+/// An amount in millionths written in whole units with six decimals, exactly.
+fn units_of_e6(e6: i128) -> String {
+    let sign = if e6 < 0 { "-" } else { "" };
+    let abs = e6.unsigned_abs();
+    format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
 }
 
 /// A spinner with a message on stderr (hidden when stderr is not a terminal).
