@@ -9,9 +9,15 @@ pub mod csv_table;
 pub mod device;
 pub mod engine;
 pub mod error;
+pub mod feed;
 pub mod flags;
 pub mod generator;
+pub mod live;
 pub mod oracle;
+pub mod output;
+pub mod planner;
 pub mod sim_card;
-pub mod tape;
 pub mod workload;
+
+/// The CSV tape, where it always was: `feed::tape`.
+pub use feed::tape;

@@ -1,6 +1,5 @@
-//! `riskpipe run`: a price tape against a book, flags out.
+//! `riskpipe run`: a price feed against a book; flags, liquidation orders and guard events out.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -9,14 +8,20 @@ use clap::{Args, ValueEnum};
 use riskpipe::book::{Book, load_book};
 use riskpipe::device::run_on_card;
 use riskpipe::engine::Engine;
-use riskpipe::flags::{Flag, write_flags, write_flags_file};
+use riskpipe::feed::guards::{GuardConfig, GuardEvent};
+use riskpipe::feed::ticks::OffTick;
+use riskpipe::feed::{FeedRun, read_feed_file};
+use riskpipe::flags::Flag;
+use riskpipe::live::{LiveEngine, LiveError, run_live};
 use riskpipe::oracle;
+use riskpipe::output::{Destinations, Outputs, RecordFormat};
+use riskpipe::planner::{DEFAULT_PENALTY_PPM, Plan, PlanTotals, PlannerConfig, plan_flags};
 use riskpipe::sim_card;
-use riskpipe::tape::{PriceUpdate, read_tape};
+use riskpipe::tape::PriceUpdate;
 use riskpipe_driver::vfio::VfioBackend;
 use riskpipe_driver::{Card, CardConfig};
 use riskpipe_hdl::DefaultRtlEngine;
-use riskpipe_proto::{DEFAULT_WARN_BPS, WARN_BPS_MAX};
+use riskpipe_proto::{BPS, DEFAULT_WARN_BPS, MMR_PPM_MAX, State, WARN_BPS_MAX};
 use riskpipe_sim::{Faults, Geometry, SimCard, Timing};
 
 use super::default_threads;
@@ -51,6 +56,70 @@ impl Backend {
     }
 }
 
+/// How flags, orders, plans and guard events are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// CSV with a header, one file per kind.
+    Csv,
+    /// One JSON object per line, its kind under "type"; kinds may share stdout.
+    Jsonl,
+}
+
+/// What to do with a decimal price that is not a whole number of ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OffTickArg {
+    /// Round to the nearest tick, ties to even, and count it.
+    Round,
+    /// Refuse the update (skipped and reported as an `off_tick` guard event).
+    Refuse,
+}
+
+/// The feed's guards (`docs/feeds.md`).
+#[derive(Args, Debug)]
+pub struct GuardArgs {
+    /// Decimal prices (Binance feeds) that are not a whole number of ticks.
+    #[arg(long, value_enum, default_value_t = OffTickArg::Round)]
+    off_tick: OffTickArg,
+    /// Refuse a mark price that moves more than this many basis points from the last
+    /// accepted one of its instrument (1000 = 10 %).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    price_band_bps: Option<u32>,
+    /// Report an instrument stale when its last accepted price is older than this, in ms of
+    /// the feed's event time (Binance feeds).
+    #[arg(long)]
+    stale_ms: Option<u64>,
+    /// Report an instrument stale when this many updates were accepted since its last one.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    stale_updates: Option<u64>,
+    /// Count a gap when a Binance symbol's event time jumps by more than this, in ms (tape
+    /// sequence gaps are always counted).
+    #[arg(long)]
+    gap_ms: Option<u64>,
+    /// Events of each guard shown in the summary.
+    #[arg(long, default_value_t = 5)]
+    guard_examples: usize,
+}
+
+/// The liquidation planner (`docs/risk-model.md`).
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Margin ratio, in basis points, a liquidation brings an account back to [default: half
+    /// of --warn-bps].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..BPS as i64))]
+    target_bps: Option<u32>,
+    /// Liquidation penalty, in ppm of the liquidated notional, paid to the insurance fund.
+    #[arg(long, default_value_t = DEFAULT_PENALTY_PPM,
+          value_parser = clap::value_parser!(u32).range(0..=MMR_PPM_MAX as i64))]
+    penalty_ppm: u32,
+    /// Largest liquidation child order, in lots [default: no limit in lots].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_order_lots: Option<u64>,
+    /// Largest liquidation child order, in settlement units of notional at the mark (at least
+    /// one lot is sent) [default: no limit in notional].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_order_notional: Option<u64>,
+}
+
 /// Arguments of `riskpipe run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -60,12 +129,31 @@ pub struct RunArgs {
     /// Book folder (instruments.csv, brackets.csv, accounts.csv, positions.csv).
     #[arg(long)]
     book: PathBuf,
-    /// Price tape (seq,instrument_id,price).
+    /// Price feed: a CSV tape (seq,instrument_id,price) or Binance USDⓈ-M mark-price JSON
+    /// lines, told apart by content; `-` reads a live stream from stdin (cpu and oracle).
     #[arg(long)]
     prices: PathBuf,
     /// Flags file to write (seq,account_id,state,equity,margin_e6); `-` for stdout.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Liquidation orders to write, one per child order; `-` for stdout.
+    #[arg(long)]
+    orders: Option<PathBuf>,
+    /// Liquidation plans to write, one per LIQUIDATE flag; `-` for stdout.
+    #[arg(long)]
+    plans: Option<PathBuf>,
+    /// Guard events to write, one per firing; `-` for stdout.
+    #[arg(long)]
+    guard_log: Option<PathBuf>,
+    /// Format of flags, orders, plans and guard events.
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    format: FormatArg,
+    /// The feed's guards.
+    #[command(flatten)]
+    guards: Box<GuardArgs>,
+    /// The liquidation planner.
+    #[command(flatten)]
+    planner: Box<PlanArgs>,
     /// Margin ratio, in basis points, from which an account is MARGIN_CALL.
     #[arg(long, default_value_t = DEFAULT_WARN_BPS,
           value_parser = clap::value_parser!(u32).range(0..=WARN_BPS_MAX as i64))]
@@ -85,11 +173,68 @@ pub struct RunArgs {
     clock_mhz: u32,
 }
 
+impl RunArgs {
+    fn guard_config(&self) -> GuardConfig {
+        let g = &self.guards;
+        GuardConfig {
+            off_tick: match g.off_tick {
+                OffTickArg::Round => OffTick::Round,
+                OffTickArg::Refuse => OffTick::Refuse,
+            },
+            band_bps: g.price_band_bps,
+            stale_ms: g.stale_ms,
+            stale_updates: g.stale_updates,
+            gap_ms: g.gap_ms,
+            examples: g.guard_examples,
+        }
+    }
+
+    fn planner_config(&self) -> anyhow::Result<PlannerConfig> {
+        let p = &self.planner;
+        let config = PlannerConfig {
+            target_bps: p
+                .target_bps
+                .unwrap_or(PlannerConfig::default_target_bps(self.warn_bps)),
+            penalty_ppm: p.penalty_ppm,
+            max_order_lots: p.max_order_lots,
+            max_order_notional: p.max_order_notional,
+        };
+        config.check().map_err(anyhow::Error::msg)?;
+        Ok(config)
+    }
+
+    fn destinations(&self) -> Destinations {
+        Destinations {
+            flags: self.out.clone(),
+            orders: self.orders.clone(),
+            plans: self.plans.clone(),
+            guards: self.guard_log.clone(),
+        }
+    }
+
+    fn record_format(&self) -> RecordFormat {
+        match self.format {
+            FormatArg::Csv => RecordFormat::Csv,
+            FormatArg::Jsonl => RecordFormat::Jsonl,
+        }
+    }
+}
+
 /// Runs `riskpipe run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let planner = args.planner_config()?;
+    let destinations = args.destinations();
+    destinations.check(args.record_format())?;
     let book = load_book(&args.book)?;
-    let tape = read_tape(&args.prices, &book)?;
+    if args.prices.as_os_str() == "-" {
+        return run_stdin(&args, &book, &planner, &destinations, started);
+    }
+    let FeedRun {
+        updates: tape,
+        events,
+        report: feed,
+    } = read_feed_file(&args.prices, &book, args.guard_config())?;
     let load = started.elapsed();
     let threads = if args.backend == Backend::Cpu {
         usize::from(args.threads)
@@ -111,18 +256,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         },
     };
     let outcome = execute(&target, &book, &tape, args.warn_bps)?;
-    let to_stdout = args.out.as_deref().is_some_and(|p| p.as_os_str() == "-");
-    let cycles = outcome.cycles.as_deref();
-    match &args.out {
-        Some(_) if to_stdout => {
-            let mut out = std::io::stdout().lock();
-            write_flags(&mut out, &outcome.flags, cycles)?;
-            out.flush()?;
-        }
-        Some(path) => write_flags_file(path, &outcome.flags, cycles)
-            .with_context(|| format!("cannot write flags to {}", path.display()))?,
-        None => {}
+    let plans = plan_flags(&book, &tape, &outcome.flags, &planner)?;
+    let mut totals = PlanTotals::new(&planner);
+    for p in &plans {
+        totals.add(p);
     }
+    let mut outputs = Outputs::open(
+        &destinations,
+        args.record_format(),
+        outcome.cycles.is_some(),
+    )?;
+    write_in_order(&mut outputs, &book, &outcome, &plans, &events)
+        .context("cannot write the run's records")?;
     let mut report = RunReport::new(
         args.backend.name(),
         threads,
@@ -135,13 +280,97 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         outcome.wall,
     );
     report.device = outcome.device;
-    match (args.json, to_stdout) {
+    report.feed = Some(feed);
+    report.liquidation = Some(totals);
+    print_report(&report, args.json, destinations.uses_stdout())
+}
+
+/// Prints the summary: on stdout, or on stderr when records own stdout.
+fn print_report(report: &RunReport, json: bool, records_on_stdout: bool) -> anyhow::Result<()> {
+    match (json, records_on_stdout) {
         (true, false) => report.print_json()?,
         (false, false) => report.print(),
-        // Flags own stdout: the summary goes to stderr.
-        (_, true) => eprintln!("{}", serde_json::to_string(&report)?),
+        (_, true) => eprintln!("{}", serde_json::to_string(report)?),
     }
     Ok(())
+}
+
+/// Writes a whole run's records in the order they happened: for each update, its guard
+/// events, then its flags, each `LIQUIDATE` flag followed by its plan and orders.
+fn write_in_order(
+    outputs: &mut Outputs,
+    book: &Book,
+    outcome: &Outcome,
+    plans: &[Plan],
+    events: &[GuardEvent],
+) -> std::io::Result<()> {
+    let mut events = events.iter().peekable();
+    let mut plans = plans.iter().peekable();
+    for (k, f) in outcome.flags.iter().enumerate() {
+        while let Some(e) = events.next_if(|e| e.seq <= f.seq) {
+            outputs.guard(e)?;
+        }
+        outputs.flag(f, outcome.cycles.as_ref().map(|c| c[k]))?;
+        let planned = |p: &&Plan| (p.seq, p.account_id) == (f.seq, f.account_id);
+        if let (State::Liquidate, Some(p)) = (f.state, plans.next_if(planned)) {
+            outputs.plan(p, book)?;
+        }
+    }
+    for e in events {
+        outputs.guard(e)?;
+    }
+    outputs.flush()
+}
+
+/// `--prices -`: a live feed from stdin, each line applied and written as it arrives.
+fn run_stdin(
+    args: &RunArgs,
+    book: &Book,
+    planner: &PlannerConfig,
+    destinations: &Destinations,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let engine = match args.backend {
+        Backend::Cpu => LiveEngine::cpu(book, args.warn_bps),
+        Backend::Oracle => LiveEngine::oracle(book, args.warn_bps),
+        other => anyhow::bail!(
+            "a live feed (--prices -) runs on the cpu or oracle backend; the {} backend takes \
+             a whole tape from a file",
+            other.name()
+        ),
+    };
+    let load = started.elapsed();
+    let mut outputs = Outputs::open(destinations, args.record_format(), false)?;
+    let stdin = std::io::stdin().lock();
+    let live = run_live(
+        "stdin",
+        stdin,
+        book,
+        args.warn_bps,
+        engine,
+        args.guard_config(),
+        planner,
+        &mut outputs,
+    )
+    .map_err(|e| match e {
+        LiveError::Input(e) => anyhow::Error::from(e),
+        LiveError::Other(e) => e,
+    })?;
+    let mut report = RunReport::new(
+        args.backend.name(),
+        1,
+        args.warn_bps,
+        book,
+        live.updates as usize,
+        live.position_updates,
+        &[],
+        load,
+        live.wall,
+    );
+    report.set_flag_counts(live.flags);
+    report.feed = Some(live.feed);
+    report.liquidation = Some(live.liquidation);
+    print_report(&report, args.json, destinations.uses_stdout())
 }
 
 /// Where to run, with what each backend needs.

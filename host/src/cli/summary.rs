@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use riskpipe::book::Book;
+use riskpipe::feed::FeedReport;
+use riskpipe::feed::guards::GuardKind;
 use riskpipe::flags::{Flag, FlagCounts};
+use riskpipe::planner::PlanTotals;
 use serde::Serialize;
 
 /// Flags counted by new state, under the states' exact spelling.
@@ -41,6 +44,12 @@ pub struct RunReport {
     /// The card's own figures, for device backends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceFigures>,
+    /// The price feed: its format, updates read and accepted, prices rounded, guards fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<FeedReport>,
+    /// Liquidation plans: their settings, orders, lots, penalties and the insurance fund.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liquidation: Option<PlanTotals>,
 }
 
 /// What a card reports of a run, on its own timeline (modeled, for a simulated card).
@@ -123,7 +132,20 @@ impl RunReport {
             updates_per_s: updates as f64 / secs,
             position_updates_per_s: position_updates as f64 / secs,
             device: None,
+            feed: None,
+            liquidation: None,
         }
+    }
+
+    /// Sets the flag counts, for a run that counted its flags as they went instead of keeping
+    /// them (a live feed).
+    pub fn set_flag_counts(&mut self, counts: FlagCounts) {
+        self.flags = counts.total();
+        self.flags_by_state = StateCounts {
+            healthy: counts.healthy,
+            margin_call: counts.margin_call,
+            liquidate: counts.liquidate,
+        };
     }
 
     /// Prints the report for people.
@@ -143,6 +165,9 @@ impl RunReport {
             "tape      {} updates, {} position-updates",
             self.updates, self.position_updates
         );
+        if let Some(f) = &self.feed {
+            self.print_feed(f);
+        }
         let s = &self.flags_by_state;
         println!(
             "flags     {} (HEALTHY {}, MARGIN_CALL {}, LIQUIDATE {})",
@@ -154,6 +179,20 @@ impl RunReport {
             self.updates_per_s,
             self.position_updates_per_s / 1e6
         );
+        if let Some(l) = &self.liquidation {
+            println!(
+                "orders    {} plans ({} closing every position), {} orders, {} lots; penalties \
+                 {}, insurance fund {} settlement units (target {} bps, penalty {} ppm)",
+                l.plans,
+                l.closed,
+                l.orders,
+                l.lots,
+                units_of_e6(l.penalties_e6 as i128),
+                units_of_e6(l.insurance_fund_e6),
+                l.target_bps,
+                l.penalty_ppm
+            );
+        }
         if let Some(d) = &self.device {
             println!(
                 "device    {:.1} µs of card time for the tape ({:.0} ns/update), load {:.1} µs; \
@@ -170,11 +209,49 @@ impl RunReport {
         }
     }
 
+    /// Prints the feed's lines: what was read and accepted, and each guard that fired.
+    fn print_feed(&self, f: &FeedReport) {
+        let format = match f.format {
+            riskpipe::feed::Format::Tape => "csv tape",
+            riskpipe::feed::Format::Binance => "binance mark prices",
+        };
+        println!(
+            "feed      {format}: {} updates read, {} accepted, {} rounded to the tick ({}), \
+             {} of other symbols skipped",
+            f.updates_read, f.updates_accepted, f.prices_rounded, f.off_tick, f.symbols_ignored
+        );
+        let g = &f.guards;
+        println!(
+            "guards    {} out of order, {} duplicate, {} gaps ({} seqs missing), {} off tick, \
+             {} outside the band, {} stale",
+            g.out_of_order, g.duplicate, g.gap, g.missing_seqs, g.off_tick, g.price_band, g.stale
+        );
+        for kind in GuardKind::ALL {
+            for e in f.guard_examples.iter().filter(|e| e.guard == kind) {
+                let line = e.line.map(|l| format!("line {l}, ")).unwrap_or_default();
+                println!(
+                    "  {:<12} {line}seq {} {}: {}",
+                    kind.as_str(),
+                    e.seq,
+                    e.symbol,
+                    e.detail
+                );
+            }
+        }
+    }
+
     /// Prints the report as one line of JSON.
     pub fn print_json(&self) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(self)?);
         Ok(())
     }
+}
+
+/// An amount in millionths written in whole units with six decimals, exactly.
+fn units_of_e6(e6: i128) -> String {
+    let sign = if e6 < 0 { "-" } else { "" };
+    let abs = e6.unsigned_abs();
+    format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
 }
 
 /// A spinner with a message on stderr (hidden when stderr is not a terminal).

@@ -90,23 +90,32 @@ impl<'b> TapeChecker<'b> {
             };
             return Err((0, why));
         }
-        let Some(instrument) = self.book.instrument_index(instrument_id) else {
-            return Err((1, format!("unknown instrument_id {instrument_id}")));
-        };
-        let max_price = self.book.instruments[instrument as usize].max_price;
-        if price == 0 || price > max_price as u64 {
-            return Err((
-                2,
-                format!(
-                    "{price} is outside 1..=max_price ({max_price}) of instrument {instrument_id}"
-                ),
-            ));
-        }
+        let (instrument, price) = instrument_and_price(self.book, instrument_id, price)?;
         self.last_seq = seq;
         Ok(PriceUpdate {
             seq,
             instrument,
-            price: price as u32,
+            price,
         })
     }
+}
+
+/// The instrument index and the price of a tape row, or the column at fault and why: the
+/// rules of a row that do not depend on the rows before it.
+pub(crate) fn instrument_and_price(
+    book: &Book,
+    instrument_id: u32,
+    price: u64,
+) -> Result<(u32, u32), (usize, String)> {
+    let Some(instrument) = book.instrument_index(instrument_id) else {
+        return Err((1, format!("unknown instrument_id {instrument_id}")));
+    };
+    let max_price = book.instruments[instrument as usize].max_price;
+    if price == 0 || price > max_price as u64 {
+        return Err((
+            2,
+            format!("{price} is outside 1..=max_price ({max_price}) of instrument {instrument_id}"),
+        ));
+    }
+    Ok((instrument, price as u32))
 }
