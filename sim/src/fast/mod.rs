@@ -212,11 +212,16 @@ impl FastEngine {
         let pick = first_below.or(first);
         let take = pick.is_some() && (!self.flag_valid || inputs.flag_ready);
 
-        let status_word = u32::from(self.phase != Phase::Idle) * status::BUSY
-            | u32::from(self.flag_valid) * status::FLAG_WAITING
-            | u32::from(self.reset_pending) * status::RESET_PENDING
-            | u32::from(any_fault) * status::QUEUE_FAULT
-            | u32::from(first.is_some()) * status::FLAGS_QUEUED;
+        let status_word = [
+            (self.phase != Phase::Idle, status::BUSY),
+            (self.flag_valid, status::FLAG_WAITING),
+            (self.reset_pending, status::RESET_PENDING),
+            (any_fault, status::QUEUE_FAULT),
+            (first.is_some(), status::FLAGS_QUEUED),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .fold(0, |word, (_, bit)| word | bit);
 
         let mut out = PortOutputs::default();
         self.registers.outputs(inputs, &mut out);
