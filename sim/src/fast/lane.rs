@@ -33,9 +33,8 @@ struct Item {
     issued: u64,
     account: u32,
     change: Change,
-    /// The account as read at the account-read stage.
-    read: AccountWords,
-    /// The account as it will be written back, and the decided state.
+    /// The account as it will be written back (its figures from the account read, its
+    /// state from the warn stage).
     result: AccountWords,
     state: u8,
     old_state: u8,
@@ -198,41 +197,43 @@ impl Lane {
         let issue = self.remaining != 0 && !self.flags.almost_full();
         let account_mask = self.accounts.len() - 1;
 
-        // The account read, before this edge's write-back (read-before-write RAM).
+        // The account read, before this edge's write-back (read-before-write RAM). The new
+        // figures follow from it alone; only the state waits for the warn stage.
         if let Some(reading) = at_stage(&mut self.ring, clock, ACCOUNT_READ_STAGE) {
-            let slot = reading.account as usize & account_mask;
-            reading.read = self.accounts[slot];
-        }
-
-        // The new figures and state, with the warn level of this clock.
-        if let Some(deciding) = at_stage(&mut self.ring, clock, WARN_SAMPLE_STAGE) {
-            let read = deciding.read;
-            let equity = read[0].wrapping_add(deciding.change.equity);
-            let margin = margin_of(&read).wrapping_add(deciding.change.margin) & MASK_96;
-            let open = ((read[3] >> 32) as u8).wrapping_add(deciding.change.open) & 31;
-            let state = decide(equity, margin, open, job.warn_bps);
-            deciding.old_state = ((read[3] >> 40) & 3) as u8;
-            deciding.state = state;
-            deciding.result = [
-                equity,
+            let read = self.accounts[reading.account as usize & account_mask];
+            let margin = margin_of(&read).wrapping_add(reading.change.margin) & MASK_96;
+            let open = ((read[3] >> 32) as u8).wrapping_add(reading.change.open) & 31;
+            reading.old_state = ((read[3] >> 40) & 3) as u8;
+            reading.result = [
+                read[0].wrapping_add(reading.change.equity),
                 margin as u64,
                 (margin >> 64) as u64,
-                (read[3] & 0xFFFF_FFFF) | u64::from(open) << 32 | u64::from(state) << 40,
+                (read[3] & 0xFFFF_FFFF) | u64::from(open) << 32,
             ];
         }
 
+        // The state, with the warn level of this clock.
+        if let Some(deciding) = at_stage(&mut self.ring, clock, WARN_SAMPLE_STAGE) {
+            let r = &mut deciding.result;
+            let state = decide(r[0], margin_of(r), (r[3] >> 32) as u8, job.warn_bps);
+            deciding.state = state;
+            r[3] |= u64::from(state) << 40;
+        }
+
         // Write-back, and the flag if the state changed (in a scan: if it is not HEALTHY).
-        let retiring = at_stage(&mut self.ring, clock, LANE_DEPTH).map(|item| *item);
+        let scan = self.kind == Opcode::Scan as u8;
+        let mut retired = false;
         let mut flag: Option<QueuedFlag> = None;
-        if let Some(retiring) = retiring {
-            self.accounts[retiring.account as usize & account_mask] = retiring.result;
-            let raise = if self.kind == Opcode::Scan as u8 {
+        if let Some(retiring) = at_stage(&mut self.ring, clock, LANE_DEPTH) {
+            retired = true;
+            let r = retiring.result;
+            self.accounts[retiring.account as usize & account_mask] = r;
+            let raise = if scan {
                 retiring.state != 0
             } else {
                 retiring.state != retiring.old_state
             };
             if raise {
-                let r = retiring.result;
                 flag = Some([
                     job.seq,
                     (r[3] & 0xFFFF_FFFF)
@@ -266,7 +267,7 @@ impl Lane {
         if abort {
             self.remaining = 0;
         }
-        match (issue, retiring.is_some()) {
+        match (issue, retired) {
             (true, false) => self.in_flight = self.in_flight.wrapping_add(1),
             (false, true) => self.in_flight = self.in_flight.wrapping_sub(1),
             _ => {}
