@@ -12,24 +12,51 @@ pub const MASK_96: u128 = (1 << 96) - 1;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Brackets {
     /// Tiers in use (the 5-bit field of the instrument's meta word).
-    pub tier_count: u8,
+    tier_count: u8,
     /// Notional floor of each tier.
-    pub floors: [u64; MAX_TIERS],
+    floors: [u64; MAX_TIERS],
     /// Maintenance rate of each tier, in ppm.
-    pub rates: [u32; MAX_TIERS],
+    rates: [u32; MAX_TIERS],
     /// Maintenance amount ×10^6 of each tier (96 bits).
-    pub maints: [u128; MAX_TIERS],
+    maints: [u128; MAX_TIERS],
+    /// The floors in use rise (as every table a host loads does), so a tier is found by
+    /// bisection.
+    sorted: bool,
 }
 
 impl Brackets {
+    /// Sets the number of tiers in use.
+    pub fn set_tier_count(&mut self, count: u8) {
+        self.tier_count = count;
+        self.sort_check();
+    }
+
+    /// Rewrites tier `t`.
+    pub fn set_tier(&mut self, t: usize, floor: u64, rate: u32, maint: u128) {
+        self.floors[t] = floor;
+        self.rates[t] = rate;
+        self.maints[t] = maint;
+        self.sort_check();
+    }
+
+    fn sort_check(&mut self) {
+        self.sorted = self.floors[..usize::from(self.tier_count).min(MAX_TIERS)].is_sorted();
+    }
+
     /// The tier of a notional: the last tier in use whose floor it reaches, tier 0 if none.
     /// `huge` (bits 64..96 of the product set) reaches every floor.
     fn tier(&self, low: u64, huge: bool) -> usize {
-        let used = usize::from(self.tier_count).min(MAX_TIERS);
-        (0..used)
-            .rev()
-            .find(|&t| huge || low >= self.floors[t])
-            .unwrap_or(0)
+        let used = &self.floors[..usize::from(self.tier_count).min(MAX_TIERS)];
+        if huge {
+            return used.len().saturating_sub(1);
+        }
+        if self.sorted {
+            // The floors a host loads rise: the last one reached is found by bisection.
+            return used
+                .partition_point(|&floor| floor <= low)
+                .saturating_sub(1);
+        }
+        (0..used.len()).rev().find(|&t| low >= used[t]).unwrap_or(0)
     }
 }
 
@@ -120,14 +147,10 @@ mod tests {
     use super::*;
 
     fn table() -> Brackets {
-        let mut b = Brackets {
-            tier_count: 2,
-            ..Brackets::default()
-        };
-        b.floors[1] = 1_000;
-        b.rates = [10_000; MAX_TIERS];
-        b.rates[1] = 20_000;
-        b.maints[1] = 10_000_000;
+        let mut b = Brackets::default();
+        b.set_tier_count(2);
+        b.set_tier(0, 0, 10_000, 0);
+        b.set_tier(1, 1_000, 20_000, 10_000_000);
         b
     }
 
@@ -175,7 +198,7 @@ mod tests {
     #[test]
     fn a_notional_beyond_64_bits_reaches_every_floor() {
         let mut b = table();
-        b.floors[1] = u64::MAX;
+        b.set_tier(1, u64::MAX, 20_000, 10_000_000);
         let side = Side {
             qv: 1 << 62,
             cost: 0,
@@ -184,6 +207,21 @@ mod tests {
         let c = change(Side::default(), side, &b);
         // low 64 bits are 0, yet tier 1 applies: 0 × 20,000 − 10,000,000 (mod 2^96).
         assert_eq!(c.margin, (0u128.wrapping_sub(10_000_000)) & MASK_96);
+    }
+
+    #[test]
+    fn floors_out_of_order_still_give_the_last_tier_reached() {
+        let mut b = table();
+        b.set_tier_count(3);
+        b.set_tier(1, 500, 20_000, 0);
+        b.set_tier(2, 100, 30_000, 0);
+        // Tier 2's floor (100) is reached, and it is the last: the hardware's rule.
+        assert_eq!(b.tier(200, false), 2);
+        assert_eq!(b.tier(50, false), 0);
+        b.set_tier(2, 900, 30_000, 0);
+        assert_eq!(b.tier(600, false), 1);
+        assert_eq!(b.tier(950, false), 2);
+        assert_eq!(b.tier(0, true), 2);
     }
 
     #[test]

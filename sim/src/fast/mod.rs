@@ -187,21 +187,20 @@ impl FastEngine {
     /// One clock: the outputs before the edge, then the edge.
     fn step(&mut self, inputs: &PortInputs) -> PortOutputs {
         let clock = self.cycles;
+        // The lanes' outputs, and the merger's choice: the highest non-empty lane below the
+        // last one served, else the highest.
         let mut updates = 0u64;
         let mut stalls = 0u64;
         let mut any_busy = false;
-        for lane in &self.lanes {
+        let mut any_fault = false;
+        let mut first = None;
+        let mut first_below = None;
+        for (id, lane) in self.lanes.iter().enumerate() {
             let s = lane.status();
             any_busy |= s.busy;
             updates += u64::from(s.counted_update);
             stalls += u64::from(s.stalled);
-        }
-        let any_fault = self.lanes.iter().any(Lane::fault);
-
-        // The merger: the highest non-empty lane below the last one served, else the highest.
-        let mut first = None;
-        let mut first_below = None;
-        for (id, lane) in self.lanes.iter().enumerate() {
+            any_fault |= lane.fault();
             if !lane.flags().empty() {
                 first = Some(id);
                 if id < usize::from(self.flag_turn) {
@@ -294,7 +293,7 @@ impl FastEngine {
             Phase::Sweep => {
                 let swept = &mut self.instruments[self.sweep_address];
                 swept.loaded = false;
-                swept.brackets.tier_count = 0;
+                swept.brackets.set_tier_count(0);
                 if self.sweep_address == self.instrument_mask() {
                     self.phase = Phase::Idle;
                     reset_pending = false;
@@ -462,7 +461,7 @@ impl FastEngine {
                     let entry = &mut self.instruments[slot];
                     entry.prices = w1;
                     entry.loaded = true;
-                    entry.brackets.tier_count = w2 as u8;
+                    entry.brackets.set_tier_count(w2 as u8);
                     Decision::default()
                 } else {
                     refuse(MALFORMED)
@@ -476,11 +475,10 @@ impl FastEngine {
                 if !fits {
                     refuse(BAD_INSTRUMENT)
                 } else if ok {
-                    let tier = index as usize;
-                    let brackets = &mut self.instruments[slot].brackets;
-                    brackets.floors[tier] = w1;
-                    brackets.rates[tier] = w2 as u32;
-                    brackets.maints[tier] = u128::from(w3) | u128::from(w2 >> 32) << 64;
+                    let maint = u128::from(w3) | u128::from(w2 >> 32) << 64;
+                    self.instruments[slot]
+                        .brackets
+                        .set_tier(index as usize, w1, w2 as u32, maint);
                     Decision::default()
                 } else {
                     refuse(MALFORMED)
