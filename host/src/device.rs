@@ -2,13 +2,19 @@
 //! `riskpipe run` do. The card image (`card_image`) decides where everything goes; the driver
 //! carries the commands and brings back the flags, which are turned into the same [`Flag`]s
 //! the CPU reference gives, plus the card's cycle stamp of each.
+//!
+//! The tape goes to the card in chunks, each drained before the next: a drained chunk is
+//! *acknowledged*, every one of its flags in hand. If the card fails (stops answering, sends
+//! something the driver refuses), the run says how many updates were acknowledged, so that the
+//! host can carry on from there on the CPU reference without losing a flag (`failover`).
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use riskpipe_driver::backend::Backend;
-use riskpipe_driver::{Card, Counters};
+use riskpipe_driver::{Card, CardError, Counters};
 use riskpipe_proto::State;
+use riskpipe_proto::pcie::COMMAND_SLOTS;
 use riskpipe_proto::wire::{Command, FlagRecord};
 
 use crate::book::Book;
@@ -16,13 +22,29 @@ use crate::card_image::{CardGeometry, CardImage};
 use crate::flags::Flag;
 use crate::tape::PriceUpdate;
 
+/// Updates sent between two drains: one command window's worth.
+pub const CHUNK_UPDATES: usize = COMMAND_SLOTS as usize;
+
+/// A card that failed during a run: where, and how.
+#[derive(Debug, thiserror::Error)]
+#[error("the card failed {}: {error}", if *.during_load { "during the load".to_string() } else { format!("after {} acknowledged updates", .acknowledged) })]
+pub struct CardFailure {
+    /// It failed before the load was acknowledged.
+    pub during_load: bool,
+    /// Updates acknowledged before it failed.
+    pub acknowledged: usize,
+    /// What the driver reported.
+    pub error: CardError,
+}
+
 /// What a run on a card gave.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct DeviceRun {
-    /// Every flag, load flags first, each with the card's cycle stamp, sorted as a flags file.
+    /// Every flag of the acknowledged part (the load and the first `acknowledged` updates),
+    /// each with the card's cycle stamp, sorted as a flags file.
     pub flags: Vec<(Flag, u64)>,
-    /// The card's counters after the tape.
-    pub counters: Counters,
+    /// The card's counters after the tape (`None` if the card failed).
+    pub counters: Option<Counters>,
     /// Card-timeline ns from the first price update sent until every flag was in (modeled
     /// time on a simulated card).
     pub tape_ns: u64,
@@ -30,6 +52,13 @@ pub struct DeviceRun {
     pub load_ns: u64,
     /// Wall time of the tape, driver and (on a simulated card) simulation included.
     pub tape_wall: Duration,
+    /// Updates of the tape whose flags are all in `flags`: the whole tape unless the card
+    /// failed.
+    pub acknowledged: usize,
+    /// Whether the load was acknowledged (if not, `flags` is empty).
+    pub loaded: bool,
+    /// Why the card failed, if it did.
+    pub failure: Option<CardFailure>,
 }
 
 /// The geometry a card reports.
@@ -60,8 +89,19 @@ pub fn flag_of(record: &FlagRecord) -> anyhow::Result<(Flag, u64)> {
     ))
 }
 
+/// Sends `commands` and waits until the card has finished them and every flag is in.
+fn send_drained<B: Backend>(
+    card: &mut Card<B>,
+    commands: &[Command],
+    records: &mut Vec<FlagRecord>,
+) -> Result<(), CardError> {
+    card.send(commands, records)?;
+    card.drain(records)
+}
+
 /// Loads `book` into the open `card` at margin-call level `warn_bps`, plays `tape`, and
-/// collects every flag.
+/// collects every flag. A book that does not fit the card is an error; a card that fails
+/// during the load or the tape is reported in [`DeviceRun::failure`].
 pub fn run_on_card<B: Backend>(
     card: &mut Card<B>,
     book: &Book,
@@ -69,29 +109,57 @@ pub fn run_on_card<B: Backend>(
     warn_bps: u32,
 ) -> anyhow::Result<DeviceRun> {
     let image = CardImage::new(book, geometry(card), warn_bps)?;
-    card.set_warn_bps(warn_bps)?;
+    let mut run = DeviceRun {
+        flags: Vec::new(),
+        counters: None,
+        tape_ns: 0,
+        load_ns: 0,
+        tape_wall: Duration::ZERO,
+        acknowledged: 0,
+        loaded: false,
+        failure: None,
+    };
     let mut records = Vec::new();
     let started = card.now_ns();
-    card.send(image.load_commands(), &mut records)?;
-    card.drain(&mut records)?;
-    let loaded = card.now_ns();
-    let updates: Vec<Command> = tape.iter().map(|u| image.price_command(u)).collect();
+    let loaded = card
+        .set_warn_bps(warn_bps)
+        .and_then(|()| send_drained(card, image.load_commands(), &mut records));
+    if let Err(error) = loaded {
+        run.failure = Some(CardFailure {
+            during_load: true,
+            acknowledged: 0,
+            error,
+        });
+        return Ok(run);
+    }
+    run.loaded = true;
+    let mut acknowledged_records = records.len();
+    let tape_started = card.now_ns();
+    run.load_ns = tape_started - started;
     let wall = Instant::now();
-    card.send(&updates, &mut records)?;
-    card.drain(&mut records)?;
-    let tape_wall = wall.elapsed();
-    let done = card.now_ns();
-    let counters = card.counters()?;
-    let mut flags = records
+    for chunk in tape.chunks(CHUNK_UPDATES) {
+        let commands: Vec<Command> = chunk.iter().map(|u| image.price_command(u)).collect();
+        if let Err(error) = send_drained(card, &commands, &mut records) {
+            run.failure = Some(CardFailure {
+                during_load: false,
+                acknowledged: run.acknowledged,
+                error,
+            });
+            break;
+        }
+        run.acknowledged += chunk.len();
+        acknowledged_records = records.len();
+    }
+    run.tape_wall = wall.elapsed();
+    run.tape_ns = card.now_ns() - tape_started;
+    if run.failure.is_none() {
+        run.counters = Some(card.counters()?);
+    }
+    let mut flags = records[..acknowledged_records]
         .iter()
         .map(flag_of)
         .collect::<anyhow::Result<Vec<_>>>()?;
     flags.sort();
-    Ok(DeviceRun {
-        flags,
-        counters,
-        tape_ns: done - loaded,
-        load_ns: loaded - started,
-        tape_wall,
-    })
+    run.flags = flags;
+    Ok(run)
 }

@@ -16,6 +16,7 @@ pub mod live;
 pub mod oracle;
 pub mod output;
 pub mod planner;
+pub mod shadow;
 pub mod sim_card;
 pub mod workload;
 

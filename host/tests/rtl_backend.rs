@@ -44,7 +44,8 @@ fn rtl_matches_cpu(scenario: Scenario, seed: u64, updates: u64) {
     let got: Vec<Flag> = run.flags.iter().map(|(f, _)| *f).collect();
     assert!(!expected.is_empty());
     assert_eq!(got, expected);
-    assert_eq!(run.counters.errors, 0);
+    assert_eq!(run.counters.unwrap().errors, 0);
+    assert!(run.failure.is_none());
 
     let geometry = sim_card::geometry_for(&w.book, warn_bps);
     assert_eq!(geometry, sim_card::RTL_CARD);

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
 use riskpipe::device::run_on_card;
@@ -195,6 +196,10 @@ fn bench_sim(w: &Workload, json: bool) -> anyhow::Result<()> {
         config,
     )?;
     let run = run_on_card(&mut card, &w.book, &w.tape, warn_bps)?;
+    if let Some(failure) = run.failure {
+        anyhow::bail!("the simulated card failed: {failure}");
+    }
+    let counters = run.counters.context("no counters from the card")?;
     let total = started.elapsed();
     progress.finish_and_clear();
 
@@ -214,12 +219,12 @@ fn bench_sim(w: &Workload, json: bool) -> anyhow::Result<()> {
         positions: w.book.positions.len(),
         instruments: w.book.instruments.len(),
         updates: w.tape.len(),
-        position_updates: run.counters.position_updates,
+        position_updates: counters.position_updates,
         flags: got.len(),
         lanes: geometry.lanes,
         clock_mhz: clock_hz / 1_000_000,
         sim_tape_s: tape_s,
-        sim_position_updates_per_s: run.counters.position_updates as f64 / tape_s,
+        sim_position_updates_per_s: counters.position_updates as f64 / tape_s,
         modeled_tape_us: run.tape_ns as f64 / 1e3,
         sim_load_s: (total - run.tape_wall).as_secs_f64(),
         matches_cpu,

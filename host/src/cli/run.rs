@@ -16,6 +16,7 @@ use riskpipe::live::{LiveEngine, LiveError, run_live};
 use riskpipe::oracle;
 use riskpipe::output::{Destinations, Outputs, RecordFormat};
 use riskpipe::planner::{DEFAULT_PENALTY_PPM, Plan, PlanTotals, PlannerConfig, plan_flags};
+use riskpipe::shadow::{self, Failover};
 use riskpipe::sim_card;
 use riskpipe::tape::PriceUpdate;
 use riskpipe_driver::vfio::VfioBackend;
@@ -171,6 +172,10 @@ pub struct RunArgs {
     /// Clock of the simulated card's engine, in MHz.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=2_000))]
     clock_mhz: u32,
+    /// Integrity shadow: run the CPU reference beside the card and stop with a report at the
+    /// first flag that differs (device backends).
+    #[arg(long)]
+    verify: bool,
 }
 
 impl RunArgs {
@@ -256,6 +261,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         },
     };
     let outcome = execute(&target, &book, &tape, args.warn_bps)?;
+    if args.verify && outcome.cycles.is_some() {
+        shadow::verify(&book, &tape, args.warn_bps, &outcome.flags)
+            .map_err(|mismatch| anyhow::anyhow!("--verify: {mismatch}; nothing was written"))?;
+    }
+    if let Some(failover) = &outcome.failover {
+        eprintln!(
+            "riskpipe: warning: failover to the CPU reference after {} acknowledged updates \
+             ({}); {} updates and {} flags computed on the CPU",
+            failover.acknowledged_updates,
+            failover.reason,
+            failover.cpu_updates,
+            failover.cpu_flags
+        );
+    }
     let plans = plan_flags(&book, &tape, &outcome.flags, &planner)?;
     let mut totals = PlanTotals::new(&planner);
     for p in &plans {
@@ -280,6 +299,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         outcome.wall,
     );
     report.device = outcome.device;
+    report.failover = outcome.failover.clone();
+    report.verified = (args.verify && outcome.cycles.is_some()).then_some(true);
     report.feed = Some(feed);
     report.liquidation = Some(totals);
     print_report(&report, args.json, destinations.uses_stdout())
@@ -413,6 +434,8 @@ pub struct Outcome {
     pub wall: Duration,
     /// The card's own figures (device backends only).
     pub device: Option<DeviceFigures>,
+    /// The card failed and the CPU reference finished the run.
+    pub failover: Option<Failover>,
 }
 
 /// Runs `tape` on `target`.
@@ -469,6 +492,7 @@ pub fn execute(
         position_updates,
         wall,
         device: None,
+        failover: None,
     })
 }
 
@@ -484,19 +508,31 @@ fn on_card<B: riskpipe_driver::backend::Backend>(
 ) -> anyhow::Result<Outcome> {
     let mut card = Card::open(backend, config)?;
     let run = run_on_card(&mut card, book, tape, warn_bps)?;
-    card.close()?;
-    let (flags, cycles): (Vec<Flag>, Vec<u64>) = run.flags.into_iter().unzip();
+    if run.failure.is_none() {
+        card.close()?;
+    }
+    let figures = run.counters.map(|counters| {
+        DeviceFigures::new(clock_hz, run.load_ns, run.tape_ns, tape.len(), &counters)
+    });
+    let position_updates = match run.counters {
+        Some(c) => c.position_updates,
+        None => tape.iter().map(|u| book_positions(book, u)).sum(),
+    };
+    let completed = shadow::complete(book, tape, warn_bps, run);
     Ok(Outcome {
-        flags,
-        cycles: Some(cycles),
-        position_updates: run.counters.position_updates,
+        flags: completed.flags,
+        cycles: Some(completed.cycles),
+        position_updates,
         wall: started.elapsed(),
-        device: Some(DeviceFigures::new(
-            clock_hz,
-            run.load_ns,
-            run.tape_ns,
-            tape.len(),
-            &run.counters,
-        )),
+        device: figures,
+        failover: completed.failover,
     })
+}
+
+/// Positions an update re-evaluates (for the summary when the card cannot say).
+fn book_positions(book: &Book, update: &PriceUpdate) -> u64 {
+    book.positions
+        .iter()
+        .filter(|p| p.instrument == update.instrument)
+        .count() as u64
 }

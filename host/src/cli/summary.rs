@@ -8,6 +8,7 @@ use riskpipe::feed::FeedReport;
 use riskpipe::feed::guards::GuardKind;
 use riskpipe::flags::{Flag, FlagCounts};
 use riskpipe::planner::PlanTotals;
+use riskpipe::shadow::Failover;
 use serde::Serialize;
 
 /// Flags counted by new state, under the states' exact spelling.
@@ -44,6 +45,12 @@ pub struct RunReport {
     /// The card's own figures, for device backends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceFigures>,
+    /// The card failed and the CPU reference finished the run (`riskpipe::shadow`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover: Option<Failover>,
+    /// `--verify` checked every flag against the CPU reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
     /// The price feed: its format, updates read and accepted, prices rounded, guards fired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feed: Option<FeedReport>,
@@ -132,6 +139,8 @@ impl RunReport {
             updates_per_s: updates as f64 / secs,
             position_updates_per_s: position_updates as f64 / secs,
             device: None,
+            failover: None,
+            verified: None,
             feed: None,
             liquidation: None,
         }
