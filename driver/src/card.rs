@@ -221,7 +221,7 @@ impl<B: Backend> Card<B> {
             self.backend
                 .dma()
                 .load(STATUS_COMMANDS_TAKEN)
-                .ok_or(CardError::DmaTooSmall {
+                .ok_or_else(|| CardError::DmaTooSmall {
                     have: self.backend.dma().words(),
                     need: 1,
                 })?;

@@ -47,10 +47,12 @@ impl CompletionRing {
         let base = self.first_word + slot * FLAG_WORDS;
         let mut words = [0; FLAG_WORDS];
         for (k, word) in words.iter_mut().enumerate() {
-            *word = memory.load(base + k).ok_or(CardError::DmaTooSmall {
-                have: memory.words(),
-                need: base + FLAG_WORDS,
-            })?;
+            *word = memory
+                .load(base + k)
+                .ok_or_else(|| CardError::DmaTooSmall {
+                    have: memory.words(),
+                    need: base + FLAG_WORDS,
+                })?;
         }
         Ok(words)
     }

@@ -71,15 +71,25 @@ pub struct Side {
     pub price: u32,
 }
 
-/// What an item adds to its account.
+/// What an item adds to its account. (The margin is kept as two words, not a `u128`, so that
+/// an in-flight item packs without alignment padding.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Change {
     /// Added to equity, modulo 2^64.
     pub equity: u64,
-    /// Added to margin_e6, modulo 2^96.
-    pub margin: u128,
+    /// Added to margin_e6, modulo 2^96: bits 0..64.
+    pub margin_low: u64,
+    /// Bits 64..96 of the margin change.
+    pub margin_high: u32,
     /// Added to the open-position count, modulo 2^5.
     pub open: u8,
+}
+
+impl Change {
+    /// The margin change, modulo 2^96.
+    pub fn margin(&self) -> u128 {
+        u128::from(self.margin_low) | u128::from(self.margin_high) << 64
+    }
 }
 
 /// Side's equity contribution `sign(qv)·|qv|·P − cost` and margin term `|qv|·P·mmr − maint`.
@@ -109,9 +119,11 @@ pub fn change(a: Side, b: Side, brackets: &Brackets) -> Change {
         (true, false) => 31,
         _ => 0,
     };
+    let margin = term_b.wrapping_sub(term_a) & MASK_96;
     Change {
         equity: equity_b.wrapping_sub(equity_a),
-        margin: term_b.wrapping_sub(term_a) & MASK_96,
+        margin_low: margin as u64,
+        margin_high: (margin >> 64) as u32,
         open,
     }
 }
@@ -121,8 +133,7 @@ pub fn change(a: Side, b: Side, brackets: &Brackets) -> Change {
 pub fn cost_only(cost_b: u64) -> Change {
     Change {
         equity: cost_b.wrapping_neg(),
-        margin: 0,
-        open: 0,
+        ..Change::default()
     }
 }
 
@@ -165,7 +176,7 @@ mod tests {
         let c = change(a, b, &table());
         assert_eq!(c.equity, 100);
         // 500 and 600 are both tier 0: margin grows by 100 × 10,000 ppm.
-        assert_eq!(c.margin, 1_000_000);
+        assert_eq!(c.margin(), 1_000_000);
         assert_eq!(c.open, 0);
     }
 
@@ -180,7 +191,7 @@ mod tests {
         let c = change(a, b, &table());
         assert_eq!(c.equity as i64, -400);
         // 800 is tier 0 (term 8,000,000); 1,200 is tier 1 (24,000,000 − 10,000,000).
-        assert_eq!(c.margin, 6_000_000);
+        assert_eq!(c.margin(), 6_000_000);
     }
 
     #[test]
@@ -206,7 +217,7 @@ mod tests {
         };
         let c = change(Side::default(), side, &b);
         // low 64 bits are 0, yet tier 1 applies: 0 × 20,000 − 10,000,000 (mod 2^96).
-        assert_eq!(c.margin, (0u128.wrapping_sub(10_000_000)) & MASK_96);
+        assert_eq!(c.margin(), (0u128.wrapping_sub(10_000_000)) & MASK_96);
     }
 
     #[test]

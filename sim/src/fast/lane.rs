@@ -201,7 +201,7 @@ impl Lane {
         // figures follow from it alone; only the state waits for the warn stage.
         if let Some(reading) = at_stage(&mut self.ring, clock, ACCOUNT_READ_STAGE) {
             let read = self.accounts[reading.account as usize & account_mask];
-            let margin = margin_of(&read).wrapping_add(reading.change.margin) & MASK_96;
+            let margin = margin_of(&read).wrapping_add(reading.change.margin()) & MASK_96;
             let open = ((read[3] >> 32) as u8).wrapping_add(reading.change.open) & 31;
             reading.old_state = ((read[3] >> 40) & 3) as u8;
             reading.result = [
