@@ -217,14 +217,14 @@ impl<B: Backend> Card<B> {
 
     /// Refreshes the count of commands the card has taken from the status block.
     fn refresh_taken(&mut self) -> Result<(), CardError> {
-        let word =
-            self.backend
-                .dma()
-                .load(STATUS_COMMANDS_TAKEN)
-                .ok_or_else(|| CardError::DmaTooSmall {
-                    have: self.backend.dma().words(),
-                    need: 1,
-                })?;
+        let word = self
+            .backend
+            .dma()
+            .load(STATUS_COMMANDS_TAKEN)
+            .ok_or_else(|| CardError::DmaTooSmall {
+                have: self.backend.dma().words(),
+                need: 1,
+            })?;
         let taken = word as u32;
         let newly = taken.wrapping_sub(self.commands_taken);
         let outstanding = self.commands_written.wrapping_sub(self.commands_taken);

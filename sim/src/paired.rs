@@ -23,16 +23,6 @@ impl<R: CardEngine, T: CardEngine> Paired<R, T> {
             clock: 0,
         }
     }
-
-    /// Clocks compared so far.
-    pub fn clocks(&self) -> u64 {
-        self.clock
-    }
-
-    /// The engine under test.
-    pub fn tested(&self) -> &T {
-        &self.tested
-    }
 }
 
 /// Every port at which `a` and `b` differ, named, with both values.

@@ -159,11 +159,6 @@ impl Lane {
         self.fault
     }
 
-    /// Nothing to issue, nothing in flight, nothing queued.
-    pub fn is_quiet(&self) -> bool {
-        self.remaining == 0 && self.in_flight == 0 && self.flags.empty() && self.flags.settled()
-    }
-
     /// The lane's outputs this clock.
     pub fn status(&self) -> LaneStatus {
         let holding = self.remaining != 0;

@@ -165,21 +165,6 @@ impl FastEngine {
         }
     }
 
-    /// The engine's geometry.
-    pub fn geometry(&self) -> Geometry {
-        self.geometry
-    }
-
-    /// Clocks simulated so far.
-    pub fn clocks(&self) -> u64 {
-        self.cycles
-    }
-
-    /// No command in progress and nothing left inside the engine.
-    pub fn is_quiet(&self) -> bool {
-        self.phase == Phase::Idle && !self.flag_valid && self.lanes.iter().all(Lane::is_quiet)
-    }
-
     fn instrument_mask(&self) -> usize {
         self.instruments.len() - 1
     }
