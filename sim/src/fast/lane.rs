@@ -279,32 +279,29 @@ impl Lane {
     fn issue(&mut self, clock: u64, job: &JobOperands) -> Item {
         let slot = self.cursor as usize & (self.positions.len() - 1);
         let position = self.positions[slot];
+        // Side a is the stored position at P_a; a price update keeps it at P_b, a position
+        // change puts the new one there.
+        let stored = Side {
+            qv: position[1],
+            cost: position[2],
+            price: job.price_a,
+        };
         let (account, change) = match Opcode::from_code(self.kind) {
             Some(Opcode::Price) => {
-                let a = Side {
-                    qv: position[1],
-                    cost: position[2],
-                    price: job.price_a,
-                };
-                let b = Side {
+                let moved = Side {
                     price: job.price_b,
-                    ..a
+                    ..stored
                 };
-                (position[0] as u32, change(a, b, job.brackets))
+                (position[0] as u32, change(stored, moved, job.brackets))
             }
             Some(Opcode::ChangePosition) => {
-                let a = Side {
-                    qv: position[1],
-                    cost: position[2],
-                    price: job.price_a,
-                };
-                let b = Side {
+                let changed = Side {
                     qv: job.new_qv,
                     cost: job.new_cost,
                     price: job.price_b,
                 };
                 self.positions[slot] = [position[0], job.new_qv, job.new_cost];
-                (position[0] as u32, change(a, b, job.brackets))
+                (position[0] as u32, change(stored, changed, job.brackets))
             }
             Some(Opcode::AdjustCollateral) => (self.cursor, cost_only(job.new_cost)),
             _ => (self.cursor, cost_only(0)),
