@@ -44,19 +44,30 @@ impl Brackets {
     }
 
     /// The tier of a notional: the last tier in use whose floor it reaches, tier 0 if none.
-    /// `huge` (bits 64..96 of the product set) reaches every floor.
-    fn tier(&self, low: u64, huge: bool) -> usize {
+    /// `huge` (bits 64..96 of the product set) reaches every floor. `near` is a guess (the
+    /// other side's tier): with rising floors the search walks from it, and a price move
+    /// rarely crosses a floor.
+    fn tier(&self, low: u64, huge: bool, near: Option<usize>) -> usize {
         let used = &self.floors[..usize::from(self.tier_count).min(MAX_TIERS)];
         if huge {
             return used.len().saturating_sub(1);
         }
-        if self.sorted {
-            // The floors a host loads rise: the last one reached is found by bisection.
+        if !self.sorted {
+            return (0..used.len()).rev().find(|&t| low >= used[t]).unwrap_or(0);
+        }
+        let Some(near) = near else {
             return used
                 .partition_point(|&floor| floor <= low)
                 .saturating_sub(1);
+        };
+        let mut t = near.min(used.len().saturating_sub(1));
+        while t + 1 < used.len() && used[t + 1] <= low {
+            t += 1;
         }
-        (0..used.len()).rev().find(|&t| low >= used[t]).unwrap_or(0)
+        while t > 0 && used[t] > low {
+            t -= 1;
+        }
+        t
     }
 }
 
@@ -92,8 +103,9 @@ impl Change {
     }
 }
 
-/// Side's equity contribution `sign(qv)·|qv|·P − cost` and margin term `|qv|·P·mmr − maint`.
-fn contribution(side: Side, brackets: &Brackets) -> (u64, u128) {
+/// Side's equity contribution `sign(qv)·|qv|·P − cost`, margin term `|qv|·P·mmr − maint`, and
+/// tier (`near`: a guess, see [`Brackets::tier`]).
+fn contribution(side: Side, brackets: &Brackets, near: Option<usize>) -> (u64, u128, usize) {
     let negative = side.qv >> 63 == 1;
     let size = if negative {
         side.qv.wrapping_neg()
@@ -103,17 +115,17 @@ fn contribution(side: Side, brackets: &Brackets) -> (u64, u128) {
     let notional = u128::from(size) * u128::from(side.price);
     let low = notional as u64;
     let signed = if negative { low.wrapping_neg() } else { low };
-    let tier = brackets.tier(low, notional >> 64 != 0);
+    let tier = brackets.tier(low, notional >> 64 != 0, near);
     let term = (u128::from(low) * u128::from(brackets.rates[tier]))
         .wrapping_sub(brackets.maints[tier])
         & MASK_96;
-    (signed.wrapping_sub(side.cost), term)
+    (signed.wrapping_sub(side.cost), term, tier)
 }
 
 /// The change an item from side `a` to side `b` makes to its account.
 pub fn change(a: Side, b: Side, brackets: &Brackets) -> Change {
-    let (equity_a, term_a) = contribution(a, brackets);
-    let (equity_b, term_b) = contribution(b, brackets);
+    let (equity_a, term_a, tier_a) = contribution(a, brackets, None);
+    let (equity_b, term_b, _) = contribution(b, brackets, Some(tier_a));
     let open = match (a.qv != 0, b.qv != 0) {
         (false, true) => 1,
         (true, false) => 31,
@@ -227,12 +239,24 @@ mod tests {
         b.set_tier(1, 500, 20_000, 0);
         b.set_tier(2, 100, 30_000, 0);
         // Tier 2's floor (100) is reached, and it is the last: the hardware's rule.
-        assert_eq!(b.tier(200, false), 2);
-        assert_eq!(b.tier(50, false), 0);
+        assert_eq!(b.tier(200, false, None), 2);
+        assert_eq!(b.tier(50, false, Some(1)), 0);
         b.set_tier(2, 900, 30_000, 0);
-        assert_eq!(b.tier(600, false), 1);
-        assert_eq!(b.tier(950, false), 2);
-        assert_eq!(b.tier(0, true), 2);
+        assert_eq!(b.tier(0, true, None), 2);
+        // Rising floors: bisection, and a walk from any guess, find the same tier.
+        for (low, tier) in [
+            (0, 0),
+            (499, 0),
+            (500, 1),
+            (899, 1),
+            (900, 2),
+            (u64::MAX, 2),
+        ] {
+            assert_eq!(b.tier(low, false, None), tier, "{low}");
+            for near in 0..4 {
+                assert_eq!(b.tier(low, false, Some(near)), tier, "{low} from {near}");
+            }
+        }
     }
 
     #[test]
