@@ -229,6 +229,12 @@ impl RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let planner = args.planner_config()?;
+    anyhow::ensure!(
+        !args.verify || matches!(args.backend, Backend::Sim | Backend::Rtl | Backend::Vfio),
+        "--verify checks a card's flags against the CPU reference: use it with --backend sim, \
+         rtl or vfio, not {}",
+        args.backend.name()
+    );
     let destinations = args.destinations();
     destinations.check(args.record_format())?;
     let book = load_book(&args.book)?;
@@ -261,7 +267,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         },
     };
     let outcome = execute(&target, &book, &tape, args.warn_bps)?;
-    if args.verify && outcome.cycles.is_some() {
+    if args.verify {
         shadow::verify(&book, &tape, args.warn_bps, &outcome.flags)
             .map_err(|mismatch| anyhow::anyhow!("--verify: {mismatch}; nothing was written"))?;
     }
@@ -300,7 +306,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     report.device = outcome.device;
     report.failover = outcome.failover.clone();
-    report.verified = (args.verify && outcome.cycles.is_some()).then_some(true);
+    report.verified = args.verify.then_some(true);
     report.feed = Some(feed);
     report.liquidation = Some(totals);
     print_report(&report, args.json, destinations.uses_stdout())

@@ -202,6 +202,16 @@ impl RunReport {
                 l.penalty_ppm
             );
         }
+        if self.verified == Some(true) {
+            println!("verified  every flag of the card equals the CPU reference's");
+        }
+        if let Some(f) = &self.failover {
+            println!(
+                "failover  the card failed after {} acknowledged updates ({}); the CPU \
+                 reference computed the other {} updates and {} flags",
+                f.acknowledged_updates, f.reason, f.cpu_updates, f.cpu_flags
+            );
+        }
         if let Some(d) = &self.device {
             println!(
                 "device    {:.1} µs of card time for the tape ({:.0} ns/update), load {:.1} µs; \
