@@ -20,10 +20,12 @@ use riskpipe_proto::DEFAULT_WARN_BPS;
 const INSTRUMENTS: u32 = 64;
 
 fn workload() -> Workload {
-    let accounts = std::env::var("RISKPIPE_BENCH_ACCOUNTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let accounts = match std::env::var("RISKPIPE_BENCH_ACCOUNTS") {
+        Ok(v) => v.parse().unwrap_or_else(|_| {
+            panic!("RISKPIPE_BENCH_ACCOUNTS={v}: not a number of accounts (1..=4294967295)")
+        }),
+        Err(_) => 1_000_000,
+    };
     Workload::generate(&GenParams {
         accounts,
         instruments: INSTRUMENTS,

@@ -22,10 +22,14 @@ pub struct Percentiles {
     pub max: u64,
 }
 
-/// Per-update latencies, in ns.
+/// Per-update latencies, in ns. Percentiles come from the histogram (a value within 0.1 % of
+/// the true one, never below it); the smallest and the largest are kept exactly, and bound
+/// every figure.
 #[derive(Clone, Debug)]
 pub struct Latencies {
     histogram: Histogram<u64>,
+    min: u64,
+    max: u64,
 }
 
 /// A latency the histogram could not hold (only past 2^63 ns, which no run reaches).
@@ -45,12 +49,24 @@ impl Latencies {
         Latencies {
             // Three significant digits, growing to whatever range the run needs.
             histogram: Histogram::new(3).expect("3 significant digits is a valid precision"),
+            min: u64::MAX,
+            max: 0,
         }
     }
 
     /// Adds one update's latency.
     pub fn record(&mut self, ns: u64) -> Result<(), TooLarge> {
-        self.histogram.record(ns).map_err(|_| TooLarge(ns))
+        self.histogram.record(ns).map_err(|_| TooLarge(ns))?;
+        self.min = self.min.min(ns);
+        self.max = self.max.max(ns);
+        Ok(())
+    }
+
+    /// The histogram's value at `quantile`, within the exact smallest and largest.
+    fn at(&self, quantile: f64) -> u64 {
+        self.histogram
+            .value_at_quantile(quantile)
+            .clamp(self.min, self.max)
     }
 
     /// The latencies `samples`, in ns.
@@ -72,7 +88,7 @@ impl Latencies {
         self.histogram.is_empty()
     }
 
-    /// p50, p99, p99.9 and the largest (all 0 when empty).
+    /// p50, p99, p99.9 (to 3 significant digits) and the exact largest (all 0 when empty).
     pub fn percentiles(&self) -> Percentiles {
         if self.is_empty() {
             return Percentiles {
@@ -83,10 +99,10 @@ impl Latencies {
             };
         }
         Percentiles {
-            p50: self.histogram.value_at_quantile(0.5),
-            p99: self.histogram.value_at_quantile(0.99),
-            p999: self.histogram.value_at_quantile(0.999),
-            max: self.histogram.max(),
+            p50: self.at(0.5),
+            p99: self.at(0.99),
+            p999: self.at(0.999),
+            max: self.max,
         }
     }
 
@@ -110,10 +126,10 @@ impl Latencies {
             .map(|k| {
                 let nines = top * k as f64 / points as f64;
                 let quantile = 1.0 - 10f64.powf(-nines);
-                (nines, self.histogram.value_at_quantile(quantile))
+                (nines, self.at(quantile))
             })
             .collect();
-        curve.push((top, self.histogram.max()));
+        curve.push((top, self.max));
         curve
     }
 }
@@ -171,6 +187,15 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
         );
+    }
+
+    #[test]
+    fn the_largest_is_exact_where_the_histogram_rounds() {
+        // 8,006 ns shares a histogram bucket with 8,004..=8,007.
+        let l = Latencies::of(&[10, 8_006]).unwrap();
+        assert_eq!(l.percentiles().max, 8_006);
+        assert_eq!(l.percentiles().p999, 8_006);
+        assert_eq!(l.curve(4).last(), Some(&(2f64.log10(), 8_006)));
     }
 
     #[test]

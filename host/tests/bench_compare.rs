@@ -128,7 +128,7 @@ fn check_sim_keys(r: &Map<String, Value>) {
     // A lone update's send-to-drain includes the drain's three register reads (850 ns each
     // at the default link figures) on top of the posted write and the engine's work.
     assert!(latency[0] > 3 * 850, "sim p50 {} ns", latency[0]);
-    assert!(uint(r, "modeled_load_us") > 0);
+    assert!(number(r, "modeled_load_us") > 0.0);
 }
 
 #[test]
@@ -158,9 +158,12 @@ fn compare_runs_both_backends_on_one_workload_and_plots_them() {
     let sim = reports[1].as_object().expect("the sim report is an object");
     check_common_keys(cpu, "cpu");
     check_sim_keys(sim);
-    for key in ["positions", "flags", "position_updates"] {
+    for key in ["positions", "open_positions", "flags"] {
         assert_eq!(uint(cpu, key), uint(sim, key), "`{key}` differs");
     }
+    // The CPU reference skips closed positions (qty 0); the card re-evaluates every position
+    // it holds of the ticked instrument.
+    assert!(uint(cpu, "position_updates") <= uint(sim, "position_updates"));
     for key in [
         "threads",
         "open_positions",
