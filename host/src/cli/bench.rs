@@ -153,7 +153,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.plot {
         super::plot::check_destination(path)?;
     }
-    let progress = spinner("generating the crash workload".into());
+    // `generate` shows its own spinner.
     let w = WorkloadArgs {
         accounts: args.accounts,
         instruments: args.instruments,
@@ -162,7 +162,6 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         updates: args.updates,
     }
     .generate()?;
-    progress.finish_and_clear();
     let clock_hz = u64::from(args.clock_mhz) * 1_000_000;
     let (cpu, sim) = match (args.compare, args.backend) {
         (true, _) => {
@@ -545,9 +544,10 @@ pub fn print_table(w: &Workload, cpu: Option<&CpuMeasure>, sim: Option<&SimMeasu
     }
     if let Some(s) = sim {
         println!(
-            "sim latency: modeled card time (PCIe model and clocks at {} MHz) from the update's \
-             send to the end of its drain, the drain's register reads (3 PCIe round trips) \
-             included; sim throughput: card time of the tape sent in drained chunks of {}.",
+            "sim latency: modeled card time (PCIe model, clocks at {} MHz) from the update's \
+             send\n             to the end of its drain, the drain's 3 register reads (PCIe \
+             round trips) included.\n\
+             sim throughput: card time of the tape sent in drained chunks of {} updates.",
             s.report.clock_mhz,
             riskpipe::device::CHUNK_UPDATES
         );

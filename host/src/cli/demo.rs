@@ -52,7 +52,7 @@ pub struct DemoArgs {
 pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let warn_bps = DEFAULT_WARN_BPS;
-    let progress = spinner("generating the crash".into());
+    // `generate` shows its own spinner.
     let w = WorkloadArgs {
         accounts: args.accounts,
         instruments: args.instruments,
@@ -61,7 +61,6 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         updates: args.updates,
     }
     .generate()?;
-    progress.finish_and_clear();
     let dir = &args.out;
     write_book(dir, &w.rows).with_context(|| format!("cannot write into {}", dir.display()))?;
     write_tape(&dir.join("prices.csv"), &w.tape_rows)?;
