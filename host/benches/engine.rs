@@ -1,5 +1,8 @@
 //! Criterion benches of the CPU reference's hot paths: one round of price updates (every
-//! instrument once) on the fast engine, and book validation.
+//! instrument once) on the fast engine, one update of the most held instrument (the tail of
+//! the tick-to-flag latency), building the engine from a book, and book validation.
+//!
+//! `cargo test -p riskpipe --benches` runs each once, as a test (CI does, on a small book).
 //!
 //! `cargo bench -p riskpipe --bench engine`; set `RISKPIPE_BENCH_ACCOUNTS` to change the book
 //! size (default 1,000,000 accounts, ~4M positions, 64 instruments, as in README).
@@ -17,10 +20,12 @@ use riskpipe_proto::DEFAULT_WARN_BPS;
 const INSTRUMENTS: u32 = 64;
 
 fn workload() -> Workload {
-    let accounts = std::env::var("RISKPIPE_BENCH_ACCOUNTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let accounts = match std::env::var("RISKPIPE_BENCH_ACCOUNTS") {
+        Ok(v) => v.parse().unwrap_or_else(|_| {
+            panic!("RISKPIPE_BENCH_ACCOUNTS={v}: not a number of accounts (1..=4294967295)")
+        }),
+        Err(_) => 1_000_000,
+    };
     Workload::generate(&GenParams {
         accounts,
         instruments: INSTRUMENTS,
@@ -70,6 +75,46 @@ fn price_rounds(c: &mut Criterion) {
     }
 }
 
+/// One update of the instrument most accounts hold, on one thread: the update that sets the
+/// latency tail (`riskpipe bench` reports it per update).
+fn hottest_update(c: &mut Criterion) {
+    let w = workload();
+    let mut engine = Engine::new(&w.book, DEFAULT_WARN_BPS, 1);
+    let hottest = (0..w.book.instruments.len() as u32)
+        .max_by_key(|&i| engine.positions_in(i))
+        .expect("the book has instruments");
+    // Its moves along the crash tape, replayed in a loop: each one a real price change.
+    let moves: Vec<_> = w.tape.iter().filter(|u| u.instrument == hottest).collect();
+    let symbol = &w.book.instruments[hottest as usize].symbol;
+    let mut group = c.benchmark_group("tick_to_flag");
+    group.throughput(Throughput::Elements(engine.positions_in(hottest) as u64));
+    group.sample_size(20);
+    let mut flags: Vec<Flag> = Vec::with_capacity(1 << 20);
+    let mut next = 0;
+    group.bench_function(format!("{symbol}_1_thread"), |b| {
+        b.iter(|| {
+            flags.clear();
+            engine.apply(moves[next % moves.len()], &mut flags);
+            next += 1;
+            flags.len()
+        })
+    });
+    group.finish();
+}
+
+/// Building the engine from a validated book: numbering accounts by the instruments they hold,
+/// sharding, laying positions out per instrument, the load evaluation.
+fn engine_build(c: &mut Criterion) {
+    let w = workload();
+    let mut group = c.benchmark_group("engine_build");
+    group.throughput(Throughput::Elements(w.book.positions.len() as u64));
+    group.sample_size(10);
+    group.bench_function("from_book_1_shard", |b| {
+        b.iter(|| Engine::new(&w.book, DEFAULT_WARN_BPS, 1).shards())
+    });
+    group.finish();
+}
+
 fn validation(c: &mut Criterion) {
     let w = workload();
     let mut group = c.benchmark_group("validate");
@@ -81,5 +126,11 @@ fn validation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, price_rounds, validation);
+criterion_group!(
+    benches,
+    price_rounds,
+    hottest_update,
+    engine_build,
+    validation
+);
 criterion_main!(benches);

@@ -163,3 +163,146 @@ pub fn run_on_card<B: Backend>(
     run.flags = flags;
     Ok(run)
 }
+
+/// How [`measure_on_card`] paces the tape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// As [`run_on_card`] does: [`CHUNK_UPDATES`] updates sent, then drained, and so on. The
+    /// card's throughput.
+    Chunked,
+    /// One update sent, then drained, before the next: each update's latency on the card's
+    /// timeline, from the first write of its command to the end of its drain.
+    EachUpdate,
+}
+
+/// Which part of a measured run a progress report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Book load commands sent.
+    Load,
+    /// Price updates done.
+    Tape,
+}
+
+/// Load commands sent between two progress reports (sent without a drain between them, so
+/// the card sees one stream, as with a single send).
+const LOAD_REPORT_COMMANDS: usize = 1 << 16;
+
+/// What [`measure_on_card`] measured.
+#[derive(Debug)]
+pub struct MeasuredRun {
+    /// Every flag of the load and the tape with its cycle stamp, sorted as a flags file.
+    pub flags: Vec<(Flag, u64)>,
+    /// With [`Pacing::EachUpdate`], each update's card time in ns, in tape order: from just
+    /// before its command is written to the window until its drain returns. That covers the
+    /// posted write of the command and its doorbell, the engine's work, the flags' DMA writes,
+    /// and the drain's register reads (STATUS, FLAGS_WRITTEN, SHELL_ERRORS: one PCIe round
+    /// trip each), so it is an upper bound of the tick-to-last-flag time. Empty with
+    /// [`Pacing::Chunked`].
+    pub update_ns: Vec<u64>,
+    /// Card time of the load, its flags included.
+    pub load_ns: u64,
+    /// Card time from the first update sent until the last drain returned.
+    pub tape_ns: u64,
+    /// Wall time of the load (driver and simulation).
+    pub load_wall: Duration,
+    /// Wall time of the tape (driver and simulation).
+    pub tape_wall: Duration,
+    /// The card's counters after the load, before the first update.
+    pub loaded: Counters,
+    /// The card's counters after the tape.
+    pub finished: Counters,
+}
+
+impl MeasuredRun {
+    /// Position-updates the tape did (POSITION_UPDATES during the tape).
+    pub fn tape_position_updates(&self) -> u64 {
+        self.finished
+            .position_updates
+            .saturating_sub(self.loaded.position_updates)
+    }
+
+    /// Clocks the engine was busy with the tape's commands (BUSY_CYCLES during the tape).
+    pub fn tape_busy_cycles(&self) -> u64 {
+        self.finished
+            .busy_cycles
+            .saturating_sub(self.loaded.busy_cycles)
+    }
+}
+
+/// Loads `book` into the open `card` at `warn_bps` and plays `tape` paced as `pacing` says,
+/// measuring both on the card's timeline and in wall time. Reports progress to `progress`
+/// (phase, done, total) every [`LOAD_REPORT_COMMANDS`] load commands and every drain. Unlike
+/// [`run_on_card`], a card that fails is an error: a measurement has no failover.
+pub fn measure_on_card<B: Backend>(
+    card: &mut Card<B>,
+    book: &Book,
+    tape: &[PriceUpdate],
+    warn_bps: u32,
+    pacing: Pacing,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+) -> anyhow::Result<MeasuredRun> {
+    let image = CardImage::new(book, geometry(card), warn_bps)?;
+    let mut records = Vec::new();
+    let wall = Instant::now();
+    let started = card.now_ns();
+    card.set_warn_bps(warn_bps)
+        .context("the card refused the margin-call level")?;
+    let load = image.load_commands();
+    for (k, commands) in load.chunks(LOAD_REPORT_COMMANDS).enumerate() {
+        card.send(commands, &mut records)
+            .context("the card failed during the load")?;
+        progress(
+            Phase::Load,
+            k * LOAD_REPORT_COMMANDS + commands.len(),
+            load.len(),
+        );
+    }
+    card.drain(&mut records)
+        .context("the card failed during the load")?;
+    let load_ns = card.now_ns() - started;
+    let loaded = card.counters().context("cannot read the card's counters")?;
+    let load_wall = wall.elapsed();
+
+    let wall = Instant::now();
+    let tape_started = card.now_ns();
+    let mut update_ns = Vec::new();
+    let step = match pacing {
+        Pacing::Chunked => CHUNK_UPDATES,
+        Pacing::EachUpdate => {
+            update_ns.reserve(tape.len());
+            1
+        }
+    };
+    let mut done = 0;
+    for chunk in tape.chunks(step) {
+        let commands: Vec<Command> = chunk.iter().map(|u| image.price_command(u)).collect();
+        let sent = card.now_ns();
+        send_drained(card, &commands, &mut records).with_context(|| {
+            format!("the card failed after {done} acknowledged updates of the tape")
+        })?;
+        if pacing == Pacing::EachUpdate {
+            update_ns.push(card.now_ns() - sent);
+        }
+        done += chunk.len();
+        progress(Phase::Tape, done, tape.len());
+    }
+    let tape_ns = card.now_ns() - tape_started;
+    let tape_wall = wall.elapsed();
+    let finished = card.counters().context("cannot read the card's counters")?;
+    let mut flags = records
+        .iter()
+        .map(flag_of)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    flags.sort();
+    Ok(MeasuredRun {
+        flags,
+        update_ns,
+        load_ns,
+        tape_ns,
+        load_wall,
+        tape_wall,
+        loaded,
+        finished,
+    })
+}

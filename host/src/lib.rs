@@ -12,6 +12,7 @@ pub mod error;
 pub mod feed;
 pub mod flags;
 pub mod generator;
+pub mod latency;
 pub mod live;
 pub mod oracle;
 pub mod output;

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod gen_cmd;
+mod plot;
 mod run;
 mod summary;
 mod verilog;
