@@ -100,6 +100,7 @@ def summarise_path(path, engine_lines):
     routing = sum(hop["delay"] for hop in path if hop["type"] == "routing")
     modules = []
     nets = []
+    source_lines = []
     for hop in path:
         if hop["type"] != "routing":
             continue
@@ -107,9 +108,14 @@ def summarise_path(path, engine_lines):
         for source in hop.get("sources", []):
             match = re.match(r"^engine\.v:(\d+)\.", source)
             if match:
-                module = module_at(engine_lines, int(match.group(1)))
+                number = int(match.group(1))
+                module = module_at(engine_lines, number)
                 if module not in modules:
                     modules.append(module)
+                text = engine_lines[number - 1].strip() if number <= len(engine_lines) else "?"
+                line = {"line": number, "module": module, "text": text[:160]}
+                if line not in source_lines:
+                    source_lines.append(line)
     return {
         "from": path[0]["from"]["cell"] if path else "?",
         "to": path[-1]["to"]["cell"] if path else "?",
@@ -118,6 +124,7 @@ def summarise_path(path, engine_lines):
         "routing_ns": round(routing, 3),
         "hops": len(nets),
         "engine_modules": modules,
+        "engine_lines": source_lines,
         "nets": nets,
     }
 
@@ -140,6 +147,7 @@ def main():
     parser.add_argument("--config", required=True)
     parser.add_argument("--freq", type=float, required=True)
     parser.add_argument("--seeds", required=True)
+    parser.add_argument("--router", required=True)
     parser.add_argument("--synth-only", action="store_true")
     parser.add_argument("--bitstream")
     args = parser.parse_args()
@@ -179,6 +187,7 @@ def main():
         "device": DEVICE,
         "config": capacity,
         "target_mhz": args.freq,
+        "router": args.router,
         "required_mhz": REQUIRED_MHZ,
         "aimed_mhz": AIMED_MHZ,
         "source": git_source(args.root),
@@ -266,12 +275,12 @@ def markdown(r, analysis):
         "the tools printed; do not edit. How the build works: docs/hardware.md, \"FPGA builds\".",
         "",
         f"- Device: {r['device']}",
-        f"- Configuration `{c['config']}`: {c['lanes']} lanes × {c['accounts_per_lane']:,} "
+        f"- Configuration `{c['config']}`: {c['lanes']} lane{'s' if c['lanes'] != 1 else ''} × {c['accounts_per_lane']:,} "
         f"account slots and {c['positions_per_lane']:,} position slots "
         f"({c['lanes'] * c['accounts_per_lane']:,} accounts, "
         f"{c['lanes'] * c['positions_per_lane']:,} positions), {c['instruments']} instruments",
         f"- Timed against {r['target_mhz']:g} MHz (required: {r['required_mhz']:g} MHz, "
-        f"aim: {r['aimed_mhz']:g} MHz)",
+        f"aim: {r['aimed_mhz']:g} MHz); nextpnr's {r['router']}",
         f"- Source: commit `{r['source']['commit']}`"
         + (" with local changes to hdl/ or bitstreams/ecp5/" if r["source"]["hdl_or_flow_modified"]
            else ""),
@@ -330,6 +339,9 @@ def markdown(r, analysis):
                     f"`{p['to']}`; through modules "
                     + ", ".join(f"`{m}`" for m in p["engine_modules"]),
                 ]
+                for line in p["engine_lines"]:
+                    lines.append(f"  - engine.v:{line['line']} (`{line['module']}`): "
+                                 f"`{line['text']}`")
         lines += [""]
 
     lines += ["## Run", "", "| step | seconds |", "|---|---|"]

@@ -9,9 +9,10 @@
 //! - multipliers: a lane has five `Mul64x32` of eight 16×16 products each, 40 MULT18X18D, so
 //!   at most three lanes fit (120 of 156; four would need 160);
 //! - block RAM, per lane: 2^10 accounts (equity 64, margin 96, meta 42 bits: 13 DP16KD at
-//!   1024×18) and 2^12 positions (account 32, qv 64, cost 64 bits: 40 DP16KD at 4096×4), 53 in
-//!   all, 159 of 208 for three lanes. The runs, the flag queue and the 2^4-entry instrument
-//!   tables are shallow and map to distributed RAM.
+//!   1024×18) and 2^12 positions (account 32, qv 64, cost 64 bits: 40 DP16KD at 4096×4), 53 a
+//!   lane by this count; yosys maps the three lanes to 177 of the 208 (it puts the wide, shallow
+//!   flag queues into block RAM too). The runs and the 2^4-entry instrument tables map to
+//!   distributed RAM. Twice the accounts or positions per lane would not fit.
 //!
 //! `bitstreams/REPORT.md` has what the tools measured for [`Ecp5Engine`].
 
