@@ -7,6 +7,7 @@
 pub mod big_stack;
 pub mod delay;
 pub mod engine;
+pub mod fpga;
 pub mod lane;
 pub mod lockstep;
 pub mod mul;
