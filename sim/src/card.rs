@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use riskpipe_driver::backend::{Backend, BackendError, DmaMemory, check_bar_access};
 use riskpipe_proto::pcie::BAR0_BYTES;
 
-use crate::engine::CardEngine;
+use crate::engine::{CardEngine, RunLimits, TakenFlag};
 use crate::faults::Faults;
 use crate::memory::SimMemory;
 use crate::shell::{DmaWrite, Shell};
@@ -57,6 +57,8 @@ pub struct SimCard<E: CardEngine> {
     issued: u64,
     /// A register read the engine has answered, waiting to travel back.
     read_value: Option<u32>,
+    /// The flag beats of the last run (kept to reuse its allocation).
+    taken: Vec<TakenFlag>,
 }
 
 /// The simulated engine failed (its logic did not settle): a bug of the design, reported as
@@ -79,6 +81,7 @@ impl<E: CardEngine> SimCard<E> {
             landing: BinaryHeap::new(),
             issued: 0,
             read_value: None,
+            taken: Vec::new(),
         }
     }
 
@@ -100,21 +103,17 @@ impl<E: CardEngine> SimCard<E> {
             .is_some_and(|(from, length)| now >= from && now - from < length)
     }
 
-    /// Clocks from now until the next host access arrives or DMA write lands (at least 1):
-    /// until then the shell's inputs cannot change but by the engine's own outputs. A card
-    /// with a stall or death scheduled goes one clock at a time.
+    /// Clocks from now until the next host access arrives (at least 1): until then the
+    /// shell's inputs cannot change but by the engine's own outputs. (DMA writes land
+    /// whenever they are due; the host looks at its memory only at its poll instants.) A
+    /// card with a stall or death scheduled goes one clock at a time.
     fn clocks_to_next_event(&self) -> u64 {
         if self.faults.stall.is_some() || self.faults.dead_from_ns.is_some() {
             return 1;
         }
-        let arrival = self.arriving.front().map(|(at, _)| *at);
-        let landing = self.landing.peek().map(|l| l.0.clock);
-        [arrival, landing]
-            .into_iter()
-            .flatten()
-            .map(|at| at.saturating_sub(self.now))
-            .min()
-            .unwrap_or(u64::MAX)
+        self.arriving
+            .front()
+            .map_or(u64::MAX, |(at, _)| at.saturating_sub(self.now))
             .max(1)
     }
 
@@ -143,9 +142,30 @@ impl<E: CardEngine> SimCard<E> {
             } else {
                 most.min(self.clocks_to_next_event()).max(1)
             };
-            let (ran, outputs) = self.engine.run(&inputs, most).map_err(engine_failure)?;
-            // The shell acts in the last clock run: its DMA writes start from that clock.
-            self.now += ran - 1;
+            let limits = RunLimits {
+                most,
+                flag_room: self.shell.flag_room(),
+            };
+            let mut taken = std::mem::take(&mut self.taken);
+            taken.clear();
+            let (ran, outputs) = self
+                .engine
+                .run(&inputs, limits, &mut taken)
+                .map_err(engine_failure)?;
+            // Each flag beat becomes a DMA write from its own clock; the shell's other actions
+            // come in the last clock, before that clock's flag beat, as in the hardware.
+            let first = self.now;
+            let last = ran - 1;
+            let (earlier, in_last) = match taken.last() {
+                Some(&(clock, _)) if clock == last => taken.split_at(taken.len() - 1),
+                _ => (&taken[..], &[][..]),
+            };
+            for (clock, record) in earlier {
+                self.now = first + clock;
+                let write = self.shell.take_flag(record);
+                self.issue(write);
+            }
+            self.now = first + last;
             let result = self.shell.after_clock(&inputs, &outputs);
             if result.read.is_some() {
                 self.read_value = result.read;
@@ -153,6 +173,11 @@ impl<E: CardEngine> SimCard<E> {
             for write in result.dma {
                 self.issue(write);
             }
+            for (_, record) in in_last {
+                let write = self.shell.take_flag(record);
+                self.issue(write);
+            }
+            self.taken = taken;
         }
         self.now += 1;
         let mut landed = false;
@@ -256,10 +281,16 @@ impl<E: CardEngine> Backend for SimCard<E> {
         &self.memory
     }
 
+    /// Runs the card until a poll instant of the host (every `Timing::host_poll_ns`) at which
+    /// something has landed since the wait began, or `WAIT_CLOCKS` have passed.
     fn wait(&mut self) -> Result<(), BackendError> {
         let until = self.now + WAIT_CLOCKS;
+        let poll = self.timing.clocks(self.timing.host_poll_ns).max(1);
+        let mut landed = false;
         while self.now < until {
-            if self.tick(until - self.now)? {
+            let next_look = (self.now / poll + 1) * poll;
+            landed |= self.tick(next_look.min(until) - self.now)?;
+            if landed && self.now.is_multiple_of(poll) {
                 break;
             }
         }

@@ -5,7 +5,7 @@
 
 use riskpipe_hdl::ports::{PortInputs, PortOutputs};
 
-use crate::engine::{CardEngine, EngineError, shell_acts};
+use crate::engine::{CardEngine, EngineError, RunEnd, RunLimits, TakenFlag};
 
 /// A reference engine and an engine under test, clocked together.
 pub struct Paired<R, T> {
@@ -76,24 +76,52 @@ impl<R: CardEngine, T: CardEngine> CardEngine for Paired<R, T> {
     }
 
     /// The engine under test runs its many clocks in one call; the reference steps the same
-    /// clocks one by one, and must agree that the shell would have ignored all but the last,
-    /// whose outputs must be the same.
-    fn run(&mut self, inputs: &PortInputs, most: u64) -> Result<(u64, PortOutputs), EngineError> {
-        let (clocks, got) = self.tested.run(inputs, most)?;
-        if clocks == 0 || clocks > most {
-            return Err(EngineError(format!(
-                "the tested engine ran {clocks} clocks when asked for 1 to {most}"
-            )));
-        }
-        let mut expected = PortOutputs::default();
-        for k in 0..clocks {
-            expected = self.reference.clock(inputs)?;
-            if k + 1 < clocks && shell_acts(inputs, &expected) {
+    /// run clock by clock (comparing every port on every clock). Both must end the run at the
+    /// same clock, with the same flag beats taken at the same clocks and the same last outputs.
+    fn run(
+        &mut self,
+        inputs: &PortInputs,
+        limits: RunLimits,
+        taken: &mut Vec<TakenFlag>,
+    ) -> Result<(u64, PortOutputs), EngineError> {
+        let first = taken.len();
+        let (clocks, got) = self.tested.run(inputs, limits, taken)?;
+        let mut expected_taken = Vec::new();
+        let mut end = RunEnd::new(inputs, limits);
+        let expected = loop {
+            let out = self.reference.clock(inputs)?;
+            let clock = self.clock + end.clocks;
+            let ends = end.after_clock(&out, &mut expected_taken);
+            if end.clocks == clocks && !ends {
                 return Err(EngineError(format!(
-                    "the tested engine ran past clock {}, where the shell acts",
-                    self.clock + k
+                    "the tested engine ended its run at clock {clock}, where the shell need not act"
                 )));
             }
+            if ends {
+                if end.clocks != clocks {
+                    return Err(EngineError(format!(
+                        "the tested engine ran {clocks} clocks from clock {}, past clock {clock} \
+                         where the run ends",
+                        self.clock
+                    )));
+                }
+                break out;
+            }
+        };
+        let got_taken = &taken[first..];
+        if let Some(k) = (0..expected_taken.len().max(got_taken.len()))
+            .find(|&k| expected_taken.get(k) != got_taken.get(k))
+        {
+            let clock_of = |f: Option<&TakenFlag>| f.map(|f| self.clock + f.0);
+            return Err(EngineError(format!(
+                "flag beat {k} of the run from clock {} differs: reference {:x?} at clock \
+                 {:?}, tested {:x?} at clock {:?}",
+                self.clock,
+                expected_taken.get(k).map(|f| f.1),
+                clock_of(expected_taken.get(k)),
+                got_taken.get(k).map(|f| f.1),
+                clock_of(got_taken.get(k)),
+            )));
         }
         let found = differences(&expected, &got);
         if !found.is_empty() {

@@ -220,7 +220,8 @@ impl Shell {
         inputs
     }
 
-    /// Takes what the engine did at a clock driven with `inputs`.
+    /// Takes what the engine did at a clock driven with `inputs`, but for a flag beat (see
+    /// [`Shell::take_flag`]).
     pub fn after_clock(&mut self, inputs: &PortInputs, outputs: &PortOutputs) -> ClockResult {
         let mut result = ClockResult::default();
         match (self.axi.front(), self.axi_phase) {
@@ -256,19 +257,27 @@ impl Shell {
                 entry: None,
             });
         }
-        if let (Some(record), true) = (outputs.flag, inputs.flag_ready) {
-            let n = self.flags_produced;
-            let mut words = record.to_vec();
-            words[FLAG_WORDS - 1] = completion_stamp(n, &record[..FLAG_WORDS - 1]);
-            let slot = u64::from(n & (self.ring_entries - 1));
-            result.dma.push(DmaWrite {
-                address: self.ring_address + slot * u64::from(COMPLETION_BYTES),
-                words,
-                entry: Some(n),
-            });
-            self.flags_produced = n.wrapping_add(1);
-        }
         result
+    }
+
+    /// Takes a flag beat: the completion entry it becomes, as a DMA write into the ring.
+    pub fn take_flag(&mut self, record: &[u64; FLAG_WORDS]) -> DmaWrite {
+        let n = self.flags_produced;
+        let mut words = record.to_vec();
+        words[FLAG_WORDS - 1] = completion_stamp(n, &record[..FLAG_WORDS - 1]);
+        let slot = u64::from(n & (self.ring_entries - 1));
+        self.flags_produced = n.wrapping_add(1);
+        DmaWrite {
+            address: self.ring_address + slot * u64::from(COMPLETION_BYTES),
+            words,
+            entry: Some(n),
+        }
+    }
+
+    /// Flag beats the ring has room for now (what `flag_ready` allows before it falls).
+    pub fn flag_room(&self) -> u64 {
+        let outstanding = self.flags_produced.wrapping_sub(self.flags_consumed);
+        u64::from(self.ring_entries.saturating_sub(outstanding))
     }
 
     /// Counts a DMA write the host's IOMMU refused.

@@ -12,17 +12,21 @@ pub struct Timing {
     pub mmio_read_ns: u64,
     /// A DMA write by the card until the host can see it in memory, in ns.
     pub dma_write_ns: u64,
+    /// How often the host, spinning on the completion ring, looks at it again, in ns.
+    pub host_poll_ns: u64,
 }
 
 impl Default for Timing {
     /// 250 MHz (an Alveo-class part); PCIe figures from published Gen3 x8 measurements: about
-    /// 850 ns for a register read's round trip, half of that one way.
+    /// 850 ns for a register read's round trip, half of that one way; the host looks at the
+    /// ring every 100 ns (about one cache miss on the line the card's DMA write invalidated).
     fn default() -> Self {
         Timing {
             clock_hz: 250_000_000,
             mmio_write_ns: 425,
             mmio_read_ns: 850,
             dma_write_ns: 425,
+            host_poll_ns: 100,
         }
     }
 }

@@ -1,95 +1,78 @@
-//! A lane's flag queue, modeled on rust-hdl's `SynchronousFIFO` at the level of its address
-//! registers: the write address reaches the read side one clock late (an entry written in
-//! clock w can be read from clock w + 2), and the write side's fill level, which decides when
-//! the lane stalls, is computed from that delayed address too.
+//! A lane's flag queue, modeled on rust-hdl's `SynchronousFIFO` as the merger and the lane see
+//! it: an entry written at the edge of clock w is readable from clock w + 2 (the write address
+//! reaches the read side one clock late), and the fill level that decides when the lane stalls
+//! is computed from that delayed address too.
+//!
+//! The model keeps the entries in write order with the clock of their write, including the
+//! writes already decided for the coming clocks (an item's flag is known a few clocks before
+//! it is written). So the queue needs no work per clock: what each side sees at a clock
+//! follows from the write clocks.
+
+use std::collections::VecDeque;
 
 use riskpipe_hdl::lane::{FLAG_QUEUE_BITS, FLAG_QUEUE_RESERVE};
 
 /// Entries of the queue.
-const ENTRIES: u8 = 1 << FLAG_QUEUE_BITS;
-/// Addresses carry one bit more than a slot number, telling full from empty.
-const ADDRESS_MASK: u8 = (ENTRIES << 1) - 1;
-const SLOT_MASK: u8 = ENTRIES - 1;
+const ENTRIES: usize = 1 << FLAG_QUEUE_BITS;
 /// Fill level from which `almost_full` is raised.
-const ALMOST_FULL: u8 = ENTRIES - FLAG_QUEUE_RESERVE as u8;
+pub const ALMOST_FULL: usize = ENTRIES - FLAG_QUEUE_RESERVE as usize;
 
 /// Words 0..6 of a flag record: what a lane queues.
 pub type QueuedFlag = [u64; 6];
 
-/// The queue's registers and storage.
-pub struct FlagFifo {
-    slots: [QueuedFlag; ENTRIES as usize],
-    write: u8,
-    write_delayed: u8,
-    read: u8,
-    overflow: bool,
-    underflow: bool,
-}
+/// A write the design never makes: the queue would have been full, and the hardware would
+/// have dropped the flag and raised its sticky fault. The reserve (`FLAG_QUEUE_RESERVE`
+/// entries kept free for the items in flight) rules it out, so the model stops rather than
+/// model a lost flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
 
-impl Default for FlagFifo {
-    fn default() -> Self {
-        FlagFifo {
-            slots: [[0; 6]; ENTRIES as usize],
-            write: 0,
-            write_delayed: 0,
-            read: 0,
-            overflow: false,
-            underflow: false,
-        }
-    }
+/// The queue: unread entries, oldest first, each with the clock of the edge that writes it.
+#[derive(Default)]
+pub struct FlagFifo {
+    entries: VecDeque<(u64, QueuedFlag)>,
 }
 
 impl FlagFifo {
-    /// Read side: nothing visible to read.
-    pub fn empty(&self) -> bool {
-        self.read == self.write_delayed
+    /// Unread entries, including writes decided for later clocks.
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 
-    /// Write side: no room.
-    pub fn full(&self) -> bool {
-        self.read != self.write_delayed && self.read & SLOT_MASK == self.write & SLOT_MASK
+    /// No unread entries, written or to come.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
-    /// Write side: so few entries free that the lane holds back.
-    pub fn almost_full(&self) -> bool {
-        let fill = if self.full() {
-            ENTRIES
-        } else {
-            ((self.write_delayed & SLOT_MASK) + ENTRIES - (self.read & SLOT_MASK)) & SLOT_MASK
-        };
-        fill >= ALMOST_FULL
+    /// The read side has an entry at `clock`.
+    pub fn readable(&self, clock: u64) -> bool {
+        self.entries.front().is_some_and(|e| e.0 + 2 <= clock)
     }
 
-    /// The sticky overflow and underflow flags (either means a flag was lost or invented).
-    pub fn broken(&self) -> bool {
-        self.overflow || self.underflow
-    }
-
-    /// The head entry (meaningful when not empty).
+    /// The head entry (meaningful when readable).
     pub fn head(&self) -> &QueuedFlag {
-        &self.slots[usize::from(self.read & SLOT_MASK)]
+        &self.entries[0].1
     }
 
-    /// One clock edge: `push` is written unless full, `pop` advances the head unless empty.
-    /// Every condition is taken from the registers before the edge, as the hardware does.
-    pub fn clock(&mut self, push: Option<&QueuedFlag>, pop: bool) {
-        let empty = self.empty();
-        let full = self.full();
-        self.overflow |= full && push.is_some();
-        self.underflow |= empty && pop;
-        self.write_delayed = self.write;
-        if let Some(flag) = push.filter(|_| !full) {
-            self.slots[usize::from(self.write & SLOT_MASK)] = *flag;
-            self.write = (self.write + 1) & ADDRESS_MASK;
-        }
-        if pop && !empty {
-            self.read = (self.read + 1) & ADDRESS_MASK;
-        }
+    /// The write side holds the lane back at `clock`: the entries written by then, as the
+    /// delayed write address shows them, reach the almost-full level.
+    pub fn almost_full(&self, clock: u64) -> bool {
+        self.entries.len() >= ALMOST_FULL
+            && self.entries.iter().filter(|e| e.0 + 2 <= clock).count() >= ALMOST_FULL
     }
 
-    /// Whether this clock's edge would change nothing (no push, no pop, addresses settled).
-    pub fn settled(&self) -> bool {
-        self.write_delayed == self.write
+    /// Decides the write at the edge of clock `at` (no earlier than any decided before).
+    pub fn write(&mut self, at: u64, flag: QueuedFlag) -> Result<(), Overflow> {
+        if self.entries.len() + 1 >= ENTRIES {
+            return Err(Overflow);
+        }
+        self.entries.push_back((at, flag));
+        Ok(())
+    }
+
+    /// The merger reads the head at an edge.
+    pub fn pop(&mut self) {
+        self.entries.pop_front();
     }
 }
 
@@ -100,37 +83,31 @@ mod tests {
     #[test]
     fn an_entry_is_readable_two_clocks_after_it_is_written() {
         let mut fifo = FlagFifo::default();
-        fifo.clock(Some(&[7; 6]), false);
-        assert!(fifo.empty());
-        fifo.clock(None, false);
-        assert!(!fifo.empty());
+        fifo.write(5, [7; 6]).unwrap();
+        assert!(!fifo.readable(5));
+        assert!(!fifo.readable(6));
+        assert!(fifo.readable(7));
         assert_eq!(fifo.head(), &[7; 6]);
-        fifo.clock(None, true);
-        assert!(fifo.empty());
-        assert!(!fifo.broken());
+        fifo.pop();
+        assert!(fifo.is_empty());
     }
 
     #[test]
-    fn almost_full_rises_at_forty_entries_seen_through_the_delayed_address() {
+    fn almost_full_rises_with_the_fortieth_entry_seen_through_the_delayed_address() {
         let mut fifo = FlagFifo::default();
         for k in 0..40 {
-            fifo.clock(Some(&[k; 6]), false);
+            fifo.write(k, [k; 6]).unwrap();
         }
-        assert!(!fifo.almost_full(), "the 40th write is not yet seen");
-        fifo.clock(None, false);
-        assert!(fifo.almost_full());
+        assert!(!fifo.almost_full(40), "the 40th write is not yet seen");
+        assert!(fifo.almost_full(41));
     }
 
     #[test]
-    fn a_full_queue_refuses_a_write_and_says_so() {
+    fn a_write_that_would_fill_the_queue_is_refused() {
         let mut fifo = FlagFifo::default();
-        for k in 0..64 {
-            fifo.clock(Some(&[k; 6]), false);
+        for k in 0..63 {
+            fifo.write(k, [k; 6]).unwrap();
         }
-        fifo.clock(None, false);
-        assert!(fifo.full());
-        fifo.clock(Some(&[99; 6]), false);
-        assert!(fifo.broken());
-        assert_eq!(fifo.head(), &[0; 6]);
+        assert_eq!(fifo.write(63, [0; 6]), Err(Overflow));
     }
 }

@@ -1,43 +1,64 @@
 //! One lane of the fast engine: its slice of the book, its job registers, its flag queue, and
-//! its pipeline as a ring of in-flight items. An item is touched at the clocks where the
-//! hardware's item touches state: issue (the position read), the account read, the warn
-//! level's sampling, and the write-back that may queue a flag. So a book that breaks the
-//! host's rules (one account twice in a run) races exactly as the hardware does.
+//! the items it has issued.
+//!
+//! The hardware reads an item's account at stage `ACCOUNT_READ_STAGE`, samples the warn level
+//! at `WARN_SAMPLE_STAGE` and writes the account back (and queues a flag) at `LANE_DEPTH`. The
+//! model does an item's whole account update at the warn stage, the last clock an outside
+//! input (the warn level) reaches it, and decides its flag write for the clock the hardware
+//! makes it. Nothing else touches the accounts while items are in flight, but one thing can
+//! tell the two apart: an item whose account an item issued up to `RACE` clocks before it has
+//! not yet written back reads the value from before that write. The model keeps the values
+//! it overwrote for that long, so a book that breaks the host's rules (one account twice in a
+//! run) races exactly as the hardware does.
+
+use std::collections::VecDeque;
 
 use riskpipe_hdl::lane::{ACCOUNT_READ_STAGE, LANE_DEPTH, WARN_SAMPLE_STAGE};
 use riskpipe_proto::wire::Opcode;
 
-use super::fifo::{FlagFifo, QueuedFlag};
+use super::fifo::{FlagFifo, Overflow};
 use super::item::{Brackets, Change, MASK_96, Side, change, cost_only, decide};
 
-/// In-flight items are kept by issue clock modulo this (more than the pipeline holds).
-const RING: usize = 32;
-const _: () = assert!(RING > LANE_DEPTH);
+/// An item reads the account before the write-backs of the items issued up to this many
+/// clocks before it.
+const RACE: u64 = (LANE_DEPTH - ACCOUNT_READ_STAGE) as u64;
+const _: () = assert!(ACCOUNT_READ_STAGE <= WARN_SAMPLE_STAGE && WARN_SAMPLE_STAGE <= LANE_DEPTH);
+/// Clocks from an item's issue to its account update in the model.
+const UPDATE_STAGE: u64 = WARN_SAMPLE_STAGE as u64;
+/// Buckets of the filter that tells, without a search, that an account was not written in
+/// the last `RACE` clocks.
+const RECENT_BUCKETS: usize = 256;
 
 /// Account slot words: equity, margin bits 0..64, margin bits 64..96, meta (id 0..32, open
-/// count 32..37, state 40..42).
-type AccountWords = [u64; 4];
+/// count 32..37, state 40..42). Aligned so that a slot never straddles two cache lines (half
+/// of them would, and a prefetch brings only the first).
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct AccountWords([u64; 4]);
 /// Position slot words: account slot, qv, cost.
 type PositionWords = [u64; 3];
 
 const META_BITS: u64 = (1 << 42) - 1;
 
 fn margin_of(account: &AccountWords) -> u128 {
-    u128::from(account[1]) | u128::from(account[2]) << 64
+    u128::from(account.0[1]) | u128::from(account.0[2]) << 64
 }
 
-/// One in-flight item.
-#[derive(Clone, Copy, Default)]
-struct Item {
-    /// The clock it was issued in; a ring slot holds an item only if this matches.
-    issued: u64,
-    account: u32,
-    change: Change,
-    /// The account as it will be written back (its figures from the account read, its
-    /// state from the warn stage).
-    result: AccountWords,
-    state: u8,
-    old_state: u8,
+/// An item issued and not yet updated.
+#[derive(Clone, Copy)]
+struct Issued {
+    clock: u64,
+    /// The cursor when it was issued (a position slot, or an account slot).
+    cursor: u32,
+}
+
+/// An account update, kept while a later item may still read around it.
+#[derive(Clone, Copy)]
+struct Update {
+    /// Issue clock of the item that made it.
+    clock: u64,
+    slot: usize,
+    before: AccountWords,
 }
 
 /// The job a lane is told to start (the dispatcher's `start` pulse and its operands).
@@ -82,8 +103,6 @@ pub struct JobOperands<'a> {
     pub brackets: &'a Brackets,
     /// Margin-call level now.
     pub warn_bps: u32,
-    /// The free-running cycle counter now.
-    pub cycle: u64,
 }
 
 /// What a lane shows the dispatcher in a clock, before the edge.
@@ -104,13 +123,16 @@ pub struct Lane {
     positions: Vec<PositionWords>,
     runs: Vec<u64>,
     flags: FlagFifo,
-    fault: bool,
     account_count: u32,
     kind: u8,
     cursor: u32,
     remaining: u32,
-    in_flight: u8,
-    ring: [Item; RING],
+    last_issue: Option<u64>,
+    issued: VecDeque<Issued>,
+    /// The last `RACE` updates, by issue clock modulo `RACE`.
+    updates: [Update; RACE as usize],
+    /// Per bucket of account slots: 1 + the issue clock of the last update there.
+    recent: [u64; RECENT_BUCKETS],
 }
 
 impl Lane {
@@ -120,22 +142,23 @@ impl Lane {
         Lane {
             id,
             // Zeroed allocations: pages the book never touches are never made resident.
-            accounts: huge_pages(vec![[0; 4]; 1 << account_bits]),
+            accounts: huge_pages(vec![AccountWords::default(); 1 << account_bits]),
             positions: huge_pages(vec![[0; 3]; 1 << position_bits]),
             runs: vec![0; 1 << instrument_bits],
             flags: FlagFifo::default(),
-            fault: false,
             account_count: 0,
             kind: 0,
             cursor: 0,
             remaining: 0,
-            in_flight: 0,
-            // No slot holds an item until one is issued (u64::MAX is never an issue clock
-            // the ring is asked for).
-            ring: [Item {
-                issued: u64::MAX,
-                ..Item::default()
-            }; RING],
+            last_issue: None,
+            issued: VecDeque::new(),
+            // u64::MAX: no update (no item is ever issued that late).
+            updates: [Update {
+                clock: u64::MAX,
+                slot: 0,
+                before: AccountWords::default(),
+            }; RACE as usize],
+            recent: [0; RECENT_BUCKETS],
         }
     }
 
@@ -154,24 +177,49 @@ impl Lane {
         &self.flags
     }
 
-    /// The sticky queue fault.
-    pub fn fault(&self) -> bool {
-        self.fault
+    /// The merger reads the queue's head in a clock run in bulk (in other clocks it does
+    /// so through [`Lane::clock`]).
+    pub fn pop_flag(&mut self) {
+        self.flags.pop();
     }
 
-    /// The lane's outputs this clock.
-    pub fn status(&self) -> LaneStatus {
+    /// The lane's outputs in clock `clock`.
+    pub fn status(&self, clock: u64) -> LaneStatus {
         let holding = self.remaining != 0;
-        let issue = holding && !self.flags.almost_full();
+        let issue = holding && !self.flags.almost_full(clock);
         LaneStatus {
-            busy: holding || self.in_flight != 0,
+            busy: holding || self.in_flight(clock),
             counted_update: issue && reads_position(self.kind),
             stalled: holding && !issue,
         }
     }
 
-    /// The edge that ends clock `clock`: the pipeline advances, the job registers take the
-    /// dispatcher's pulses (`start`, `abort`, `load`, `reset`) and the merger's `pop`.
+    /// Items issued before `clock` are still in the pipeline.
+    fn in_flight(&self, clock: u64) -> bool {
+        self.last_issue
+            .is_some_and(|c| c + LANE_DEPTH as u64 >= clock)
+    }
+
+    /// The last clock from `clock` on through which the lane is busy whatever its queue
+    /// does, if it is busy at `clock`.
+    pub fn busy_through(&self, clock: u64) -> Option<u64> {
+        if self.remaining != 0 {
+            Some(clock + u64::from(self.remaining) - 1 + LANE_DEPTH as u64)
+        } else {
+            self.last_issue
+                .map(|c| c + LANE_DEPTH as u64)
+                .filter(|&last| last >= clock)
+        }
+    }
+
+    /// Items left to issue.
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+
+    /// The edge that ends clock `clock`: an item reaches its update stage, the merger's `pop`
+    /// reads the queue, an item issues unless the queue is almost full, and the job
+    /// registers take the dispatcher's pulses (`start`, `abort`, `load`, `reset`).
     #[allow(clippy::too_many_arguments)]
     pub fn clock(
         &mut self,
@@ -182,79 +230,21 @@ impl Lane {
         load: Option<Load>,
         reset: bool,
         pop: bool,
-    ) {
-        let idle = self.remaining == 0 && self.in_flight == 0 && self.flags.settled();
-        if idle && start.is_none() && load.is_none() && !reset && !pop {
-            // Nothing issues, nothing is in flight, the queue does not move.
-            self.fault |= self.flags.full() || self.flags.broken();
-            return;
+    ) -> Result<(), Overflow> {
+        let issue = self.remaining != 0 && !self.flags.almost_full(clock);
+        if self
+            .issued
+            .front()
+            .is_some_and(|item| item.clock + UPDATE_STAGE == clock)
+            && let Some(item) = self.issued.pop_front()
+        {
+            self.update(item, job)?;
         }
-        let issue = self.remaining != 0 && !self.flags.almost_full();
-        let account_mask = self.accounts.len() - 1;
-
-        // The account read, before this edge's write-back (read-before-write RAM). The new
-        // figures follow from it alone; only the state waits for the warn stage.
-        if let Some(reading) = at_stage(&mut self.ring, clock, ACCOUNT_READ_STAGE) {
-            let read = self.accounts[reading.account as usize & account_mask];
-            let margin = margin_of(&read).wrapping_add(reading.change.margin()) & MASK_96;
-            let open = ((read[3] >> 32) as u8).wrapping_add(reading.change.open) & 31;
-            reading.old_state = ((read[3] >> 40) & 3) as u8;
-            reading.result = [
-                read[0].wrapping_add(reading.change.equity),
-                margin as u64,
-                (margin >> 64) as u64,
-                (read[3] & 0xFFFF_FFFF) | u64::from(open) << 32,
-            ];
+        if pop {
+            self.flags.pop();
         }
-
-        // The state, with the warn level of this clock.
-        if let Some(deciding) = at_stage(&mut self.ring, clock, WARN_SAMPLE_STAGE) {
-            let r = &mut deciding.result;
-            let state = decide(r[0], margin_of(r), (r[3] >> 32) as u8, job.warn_bps);
-            deciding.state = state;
-            r[3] |= u64::from(state) << 40;
-        }
-
-        // Write-back, and the flag if the state changed (in a scan: if it is not HEALTHY).
-        let scan = self.kind == Opcode::Scan as u8;
-        let mut retired = false;
-        let mut flag: Option<QueuedFlag> = None;
-        if let Some(retiring) = at_stage(&mut self.ring, clock, LANE_DEPTH) {
-            retired = true;
-            let r = retiring.result;
-            self.accounts[retiring.account as usize & account_mask] = r;
-            let raise = if scan {
-                retiring.state != 0
-            } else {
-                retiring.state != retiring.old_state
-            };
-            if raise {
-                flag = Some([
-                    job.seq,
-                    (r[3] & 0xFFFF_FFFF)
-                        | u64::from(retiring.state) << 32
-                        | u64::from(self.id) << 40
-                        | u64::from(self.kind) << 48,
-                    r[0],
-                    r[1],
-                    r[2],
-                    job.cycle,
-                ]);
-            }
-        }
-        self.fault |= self.flags.full() || self.flags.broken();
-        self.flags.clock(flag.as_ref(), pop);
-
-        // Issue: read the position (a position change writes its new values back).
         if issue {
-            let item = self.issue(clock, job);
-            self.ring[clock as usize % RING] = item;
-        }
-
-        // Job registers.
-        if issue {
-            self.cursor = self.cursor.wrapping_add(1);
-            self.remaining -= 1;
+            self.issue(clock);
         }
         if let Some(start) = start {
             self.begin(start);
@@ -262,22 +252,116 @@ impl Lane {
         if abort {
             self.remaining = 0;
         }
-        match (issue, retired) {
-            (true, false) => self.in_flight = self.in_flight.wrapping_add(1),
-            (false, true) => self.in_flight = self.in_flight.wrapping_sub(1),
-            _ => {}
-        }
-
         if let Some(load) = load {
             self.load(load);
         }
         if reset {
             self.account_count = 0;
         }
+        Ok(())
     }
 
-    fn issue(&mut self, clock: u64, job: &JobOperands) -> Item {
-        let slot = self.cursor as usize & (self.positions.len() - 1);
+    /// Clocks `from..from + clocks` at once, in which the dispatcher and the merger give no
+    /// pulse and the queue cannot reach almost full (the caller has checked both); returns
+    /// the position re-evaluations issued.
+    #[inline(never)]
+    pub fn advance(&mut self, from: u64, clocks: u64, job: &JobOperands) -> Result<u64, Overflow> {
+        let issues = u64::from(self.remaining).min(clocks);
+        for clock in from..from + issues {
+            self.issue(clock);
+        }
+        let end = from + clocks;
+        while self
+            .issued
+            .front()
+            .is_some_and(|item| item.clock + UPDATE_STAGE < end)
+            && let Some(item) = self.issued.pop_front()
+        {
+            if let Some(ahead) = self.issued.get(4) {
+                let slot = ahead.cursor as usize & (self.positions.len() - 1);
+                let account = self.positions[slot][0] as usize & (self.accounts.len() - 1);
+                prefetch(&self.accounts[account]);
+            }
+            self.update(item, job)?;
+        }
+        Ok(if reads_position(self.kind) { issues } else { 0 })
+    }
+
+    fn issue(&mut self, clock: u64) {
+        // The item's account is needed UPDATE_STAGE clocks from now, and the run goes on in
+        // order: ask memory for both early, so that the many lanes' accesses overlap.
+        let position_mask = self.positions.len() - 1;
+        let slot = self.cursor as usize & position_mask;
+        let account = if reads_position(self.kind) {
+            self.positions[slot][0] as usize
+        } else {
+            self.cursor as usize
+        };
+        prefetch(&self.accounts[account & (self.accounts.len() - 1)]);
+        prefetch(&self.positions[(slot + PREFETCH_DISTANCE) & position_mask]);
+        self.issued.push_back(Issued {
+            clock,
+            cursor: self.cursor,
+        });
+        self.last_issue = Some(clock);
+        self.cursor = self.cursor.wrapping_add(1);
+        self.remaining -= 1;
+    }
+
+    /// An item's account update, and the flag write it decides.
+    fn update(&mut self, item: Issued, job: &JobOperands) -> Result<(), Overflow> {
+        let slot = item.cursor as usize & (self.positions.len() - 1);
+        let (account, change) = self.item_change(slot, item.cursor, job);
+        let account = account as usize & (self.accounts.len() - 1);
+        let read = self.read(account, item.clock);
+        let margin = margin_of(&read).wrapping_add(change.margin()) & MASK_96;
+        let open = ((read.0[3] >> 32) as u8).wrapping_add(change.open) & 31;
+        let old_state = ((read.0[3] >> 40) & 3) as u8;
+        let equity = read.0[0].wrapping_add(change.equity);
+        let state = decide(equity, margin, open, job.warn_bps);
+        let result = AccountWords([
+            equity,
+            margin as u64,
+            (margin >> 64) as u64,
+            (read.0[3] & 0xFFFF_FFFF) | u64::from(open) << 32 | u64::from(state) << 40,
+        ]);
+        let before = std::mem::replace(&mut self.accounts[account], result);
+        self.updates[(item.clock % RACE) as usize] = Update {
+            clock: item.clock,
+            slot: account,
+            before,
+        };
+        self.recent[account % RECENT_BUCKETS] = item.clock + 1;
+
+        // The flag, if the state changed (in a scan: if it is not HEALTHY).
+        let raise = if self.kind == Opcode::Scan as u8 {
+            state != 0
+        } else {
+            state != old_state
+        };
+        if raise {
+            let written = item.clock + LANE_DEPTH as u64;
+            self.flags.write(
+                written,
+                [
+                    job.seq,
+                    (result.0[3] & 0xFFFF_FFFF)
+                        | u64::from(state) << 32
+                        | u64::from(self.id) << 40
+                        | u64::from(self.kind) << 48,
+                    result.0[0],
+                    result.0[1],
+                    result.0[2],
+                    written,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The account slot an item updates and the change it makes; a position change writes
+    /// its new values back.
+    fn item_change(&mut self, slot: usize, cursor: u32, job: &JobOperands) -> (u32, Change) {
         let position = self.positions[slot];
         // Side a is the stored position at P_a; a price update keeps it at P_b, a position
         // change puts the new one there.
@@ -286,7 +370,7 @@ impl Lane {
             cost: position[2],
             price: job.price_a,
         };
-        let (account, change) = match Opcode::from_code(self.kind) {
+        match Opcode::from_code(self.kind) {
             Some(Opcode::Price) => {
                 let moved = Side {
                     price: job.price_b,
@@ -303,19 +387,22 @@ impl Lane {
                 self.positions[slot] = [position[0], job.new_qv, job.new_cost];
                 (position[0] as u32, change(stored, changed, job.brackets))
             }
-            Some(Opcode::AdjustCollateral) => (self.cursor, cost_only(job.new_cost)),
-            _ => (self.cursor, cost_only(0)),
-        };
-        // The account is read ten clocks from now, and the run goes on in order: ask for
-        // both early, so that the many lanes' memory accesses overlap.
-        prefetch(&self.accounts[account as usize & (self.accounts.len() - 1)]);
-        prefetch(&self.positions[(slot + PREFETCH_DISTANCE) & (self.positions.len() - 1)]);
-        Item {
-            issued: clock,
-            account,
-            change,
-            ..Item::default()
+            Some(Opcode::AdjustCollateral) => (cursor, cost_only(job.new_cost)),
+            _ => (cursor, cost_only(0)),
         }
+    }
+
+    /// The account as the item issued at `clock` reads it: before the write-backs of the
+    /// items issued in the `RACE` clocks before it.
+    fn read(&self, slot: usize, clock: u64) -> AccountWords {
+        if self.recent[slot % RECENT_BUCKETS] + RACE <= clock {
+            return self.accounts[slot];
+        }
+        self.updates
+            .iter()
+            .filter(|u| u.slot == slot && u.clock < clock && u.clock + RACE >= clock)
+            .min_by_key(|u| u.clock)
+            .map_or(self.accounts[slot], |u| u.before)
     }
 
     fn begin(&mut self, start: Start) {
@@ -342,7 +429,7 @@ impl Lane {
         match Opcode::from_code(load.kind) {
             Some(Opcode::SetAccount) => {
                 let slot = load.index as usize & (self.accounts.len() - 1);
-                self.accounts[slot] = [w2, w3, w1 >> 46, w1 & META_BITS];
+                self.accounts[slot] = AccountWords([w2, w3, w1 >> 46, w1 & META_BITS]);
                 if load.index >= self.account_count {
                     self.account_count = load.index.wrapping_add(1);
                 }
@@ -355,13 +442,6 @@ impl Lane {
             _ => {}
         }
     }
-}
-
-/// The item of `ring` issued `stage` clocks before `clock`, if there is one.
-fn at_stage(ring: &mut [Item; RING], clock: u64, stage: usize) -> Option<&mut Item> {
-    let issued = clock.checked_sub(stage as u64)?;
-    let item = &mut ring[issued as usize % RING];
-    (item.issued == issued).then_some(item)
 }
 
 /// Asks the kernel to back `memory` with huge pages: account reads are random, and with 4 KiB

@@ -18,7 +18,8 @@ use riskpipe_hdl::ports::{PortInputs, PortOutputs};
 use riskpipe_proto::wire::{COMMAND_WORDS, FLAG_WORDS, Opcode, status};
 use riskpipe_proto::{MAX_TIERS, MMR_PPM_MAX};
 
-use crate::engine::{CardEngine, EngineError, shell_acts};
+use crate::engine::{CardEngine, EngineError, RunEnd, RunLimits, TakenFlag};
+use fifo::ALMOST_FULL;
 use item::Brackets;
 use lane::{JobOperands, Lane, Load, Start};
 use registers::Registers;
@@ -170,38 +171,34 @@ impl FastEngine {
     }
 
     /// One clock: the outputs before the edge, then the edge.
-    fn step(&mut self, inputs: &PortInputs) -> PortOutputs {
+    #[inline(never)]
+    fn step(&mut self, inputs: &PortInputs) -> Result<PortOutputs, EngineError> {
         let clock = self.cycles;
         // The lanes' outputs, and the merger's choice: the highest non-empty lane below the
         // last one served, else the highest.
         let mut updates = 0u64;
         let mut stalls = 0u64;
         let mut any_busy = false;
-        let mut any_fault = false;
-        let mut first = None;
-        let mut first_below = None;
-        for (id, lane) in self.lanes.iter().enumerate() {
-            let s = lane.status();
+        for lane in &self.lanes {
+            let s = lane.status(clock);
             any_busy |= s.busy;
             updates += u64::from(s.counted_update);
             stalls += u64::from(s.stalled);
-            any_fault |= lane.fault();
-            if !lane.flags().empty() {
-                first = Some(id);
-                if id < usize::from(self.flag_turn) {
-                    first_below = Some(id);
-                }
-            }
         }
-        let pick = first_below.or(first);
+        let pick = self.merger_pick(clock, 0..self.lanes.len());
         let take = pick.is_some() && (!self.flag_valid || inputs.flag_ready);
 
         let status_word = [
             (self.phase != Phase::Idle, status::BUSY),
             (self.flag_valid, status::FLAG_WAITING),
             (self.reset_pending, status::RESET_PENDING),
-            (any_fault, status::QUEUE_FAULT),
-            (first.is_some(), status::FLAGS_QUEUED),
+            // A queue never faults: the model stops with an error before a write the
+            // design's reserve rules out (see `fifo::Overflow`).
+            (false, status::QUEUE_FAULT),
+            (
+                self.lanes.iter().any(|l| l.flags().readable(clock)),
+                status::FLAGS_QUEUED,
+            ),
         ]
         .iter()
         .filter(|(set, _)| *set)
@@ -310,7 +307,6 @@ impl FastEngine {
             seq: self.w[1],
             brackets: &self.instruments[instrument].brackets,
             warn_bps,
-            cycle: clock,
         };
         let load_lane = ((self.w[0] >> 8) & 0xFF) as usize;
         for (id, lane) in self.lanes.iter_mut().enumerate() {
@@ -322,13 +318,111 @@ impl FastEngine {
                 load.filter(|_| id == load_lane),
                 lanes_reset,
                 pop == Some(id),
-            );
+            )
+            .map_err(|_| overflow(id, clock))?;
         }
 
         self.counters = next;
         self.reset_pending = reset_pending;
         self.cycles = clock + 1;
-        out
+        Ok(out)
+    }
+
+    /// The merger's choice at `clock` among `lanes` (ascending): the highest lane with a
+    /// readable flag below the last one served, else the highest.
+    fn merger_pick(&self, clock: u64, lanes: impl Iterator<Item = usize>) -> Option<usize> {
+        let mut first = None;
+        let mut first_below = None;
+        for id in lanes {
+            if self.lanes[id].flags().readable(clock) {
+                first = Some(id);
+                if id < usize::from(self.flag_turn) {
+                    first_below = Some(id);
+                }
+            }
+        }
+        first_below.or(first)
+    }
+
+    /// How many clocks from now [`FastEngine::bulk`] may run with `inputs` held: the
+    /// dispatcher stays in RUN (some lane is surely busy throughout), the register block sees
+    /// nothing, no lane's queue can reach almost full, and the run goes on (`end`).
+    #[inline(never)]
+    fn bulk_room(&self, inputs: &PortInputs, end: &RunEnd) -> u64 {
+        let registers_quiet =
+            self.registers.is_quiet() && !inputs.arvalid && !(inputs.awvalid && inputs.wvalid);
+        if self.phase != Phase::Run || self.reset_pending || !registers_quiet {
+            return 0;
+        }
+        let clock = self.cycles;
+        let mut room = end.bulk_room();
+        let mut busy_through = None;
+        for lane in &self.lanes {
+            busy_through = busy_through.max(lane.busy_through(clock));
+            if lane.remaining() != 0 {
+                let queued = lane.flags().len() as u64;
+                room = room.min((ALMOST_FULL as u64).saturating_sub(queued + 1));
+            }
+        }
+        busy_through.map_or(0, |last| room.min(last + 1 - clock))
+    }
+
+    /// Runs `clocks` clocks (within [`FastEngine::bulk_room`]) lane by lane, then the merger
+    /// over them, appending the flag beats the shell takes to `taken` (clocks counted from
+    /// `first_offset`).
+    #[inline(never)]
+    fn bulk(
+        &mut self,
+        clocks: u64,
+        flag_ready: bool,
+        first_offset: u64,
+        taken: &mut Vec<TakenFlag>,
+    ) -> Result<(), EngineError> {
+        let from = self.cycles;
+        let instrument = self.instrument_field() & self.instrument_mask();
+        let job = JobOperands {
+            price_a: self.price_a,
+            price_b: self.price_b,
+            new_qv: self.w[2],
+            new_cost: self.new_cost,
+            seq: self.w[1],
+            brackets: &self.instruments[instrument].brackets,
+            warn_bps: self.registers.warn_bps(),
+        };
+        let mut updates = 0;
+        for (id, lane) in self.lanes.iter_mut().enumerate() {
+            updates += lane
+                .advance(from, clocks, &job)
+                .map_err(|_| overflow(id, from))?;
+        }
+        let queued: Vec<usize> = (0..self.lanes.len())
+            .filter(|&id| !self.lanes[id].flags().is_empty())
+            .collect();
+        let mut flags = 0;
+        for clock in from..from + clocks {
+            let pick = self.merger_pick(clock, queued.iter().copied());
+            let take = pick.is_some() && (!self.flag_valid || flag_ready);
+            if self.flag_valid && flag_ready {
+                let mut record = [0; FLAG_WORDS];
+                record[..6].copy_from_slice(&self.flag_data);
+                taken.push((first_offset + clock - from, record));
+                self.flag_valid = false;
+                flags += 1;
+            }
+            if let (true, Some(lane)) = (take, pick) {
+                self.flag_valid = true;
+                self.flag_turn = lane as u8;
+                self.flag_data = *self.lanes[lane].flags().head();
+                self.lanes[lane].pop_flag();
+            }
+        }
+        let c = &mut self.counters;
+        c[POSITION_UPDATES] = c[POSITION_UPDATES].wrapping_add(updates);
+        c[BUSY_CYCLES] = c[BUSY_CYCLES].wrapping_add(clocks);
+        c[FLAGS] = c[FLAGS].wrapping_add(flags);
+        c[CYCLES] = from + clocks - 1;
+        self.cycles = from + clocks;
+        Ok(())
     }
 
     fn opcode(&self) -> u8 {
@@ -499,18 +593,40 @@ impl FastEngine {
     }
 }
 
+/// The error of a flag write the design's queue reserve rules out.
+fn overflow(lane: usize, clock: u64) -> EngineError {
+    EngineError(format!(
+        "lane {lane}'s flag queue would overflow at clock {clock}: the design's reserve does \
+         not cover its pipeline"
+    ))
+}
+
+/// Clocks a bulk step must cover to be worth its set-up.
+const MIN_BULK: u64 = 2;
+
 impl CardEngine for FastEngine {
     fn clock(&mut self, inputs: &PortInputs) -> Result<PortOutputs, EngineError> {
-        Ok(self.step(inputs))
+        self.step(inputs)
     }
 
-    fn run(&mut self, inputs: &PortInputs, most: u64) -> Result<(u64, PortOutputs), EngineError> {
-        let mut clocks = 0;
+    fn run(
+        &mut self,
+        inputs: &PortInputs,
+        limits: RunLimits,
+        taken: &mut Vec<TakenFlag>,
+    ) -> Result<(u64, PortOutputs), EngineError> {
+        let mut end = RunEnd::new(inputs, limits);
         loop {
-            let out = self.step(inputs);
-            clocks += 1;
-            if clocks >= most || shell_acts(inputs, &out) {
-                return Ok((clocks, out));
+            let bulk = self.bulk_room(inputs, &end);
+            if bulk >= MIN_BULK {
+                let first = taken.len();
+                self.bulk(bulk, inputs.flag_ready, end.clocks, taken)?;
+                end.after_bulk(bulk, &taken[first..]);
+                continue;
+            }
+            let out = self.step(inputs)?;
+            if end.after_clock(&out, taken) {
+                return Ok((end.clocks, out));
             }
         }
     }
