@@ -104,6 +104,8 @@ pub struct Card<B: Backend> {
     commands_taken: u32,
     /// Highest sequence number of a command sent (flags may not carry a later one).
     last_seq: u64,
+    /// Running count of ring slots handed back to the card (`FLAG_DOORBELL`).
+    returned: u32,
 }
 
 /// Whether a register value is the all-ones a card that does not answer gives.
@@ -156,6 +158,7 @@ impl<B: Backend> Card<B> {
             commands_written: 0,
             commands_taken: 0,
             last_seq: 0,
+            returned: 0,
         };
         let running = card.read("QUEUE_CONTROL", shell::QUEUE_CONTROL)?;
         let errors = card.read("SHELL_ERRORS", shell::SHELL_ERRORS)?;
@@ -293,8 +296,10 @@ impl<B: Backend> Card<B> {
         }
     }
 
-    /// Appends every flag the card has delivered to `flags` and returns their slots to it;
-    /// returns how many there were. Never waits.
+    /// Appends every flag the card has delivered to `flags` and returns how many there were;
+    /// hands their slots back to the card once a quarter of the ring is consumed (one
+    /// register write per batch, not per poll: the card has room for three quarters of the
+    /// ring meanwhile). Never waits.
     pub fn poll(&mut self, flags: &mut Vec<FlagRecord>) -> Result<usize, CardError> {
         let mut taken = 0;
         while let Next::Flag(record) = self.ring.next(self.backend.dma(), self.identity.lanes)? {
@@ -311,11 +316,18 @@ impl<B: Backend> Card<B> {
             flags.push(record);
             taken += 1;
         }
-        if taken > 0 {
-            self.backend
-                .write32(shell::FLAG_DOORBELL, self.ring.consumed())?;
+        let batch = (self.config.ring_entries / 4).max(1);
+        if self.ring.consumed().wrapping_sub(self.returned) >= batch {
+            self.return_slots()?;
         }
         Ok(taken)
+    }
+
+    /// Hands every consumed slot back to the card.
+    fn return_slots(&mut self) -> Result<(), CardError> {
+        self.returned = self.ring.consumed();
+        self.backend.write32(shell::FLAG_DOORBELL, self.returned)?;
+        Ok(())
     }
 
     /// Waits until the card has finished every command sent and every flag is in `flags`.
@@ -366,6 +378,9 @@ impl<B: Backend> Card<B> {
                 });
             }
             self.backend.wait()?;
+        }
+        if self.returned != self.ring.consumed() {
+            self.return_slots()?;
         }
         let errors = self.read("SHELL_ERRORS", shell::SHELL_ERRORS)?;
         if errors != 0 {

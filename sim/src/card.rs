@@ -44,19 +44,31 @@ struct Landing {
 }
 
 /// A card simulated clock by clock beneath the driver.
+///
+/// Two clocks run: the host's (`now`, what the driver sees) and the card's (`card_now`). The
+/// card may run ahead of the host by less than the link's one-way latency (`lookahead`):
+/// nothing the host does from `now` on can reach the card before `now + lookahead`, so the
+/// card's clocks up to there are already decided, and simulating them early lets the engine
+/// run long stretches in one call. DMA writes land in host memory only as the host's clock
+/// passes their landing time, so the host never sees the card's future.
 pub struct SimCard<E: CardEngine> {
     engine: E,
     shell: Shell,
     timing: Timing,
     faults: Faults,
     memory: SimMemory,
-    /// Clocks since power-on (the card's modeled time).
+    /// The host's clock, in card clocks since power-on (the card's modeled time).
     now: u64,
+    /// The card's clock: every clock before it has been simulated.
+    card_now: u64,
+    /// How far the card may run ahead of the host, in clocks.
+    lookahead: u64,
     arriving: VecDeque<(u64, Arrival)>,
     landing: BinaryHeap<Reverse<Landing>>,
     issued: u64,
-    /// A register read the engine has answered, waiting to travel back.
-    read_value: Option<u32>,
+    /// A register read the card has answered: its value, and the card clock its answer
+    /// leaves the card.
+    read_value: Option<(u32, u64)>,
     /// The flag beats of the last run (kept to reuse its allocation).
     taken: Vec<TakenFlag>,
 }
@@ -70,6 +82,9 @@ fn engine_failure(e: impl std::fmt::Display) -> BackendError {
 impl<E: CardEngine> SimCard<E> {
     /// A powered-on card around `engine`, with `dma_words` 64-bit words of host memory.
     pub fn new(engine: E, timing: Timing, faults: Faults, dma_words: usize) -> Self {
+        let one_way = timing
+            .clocks(timing.mmio_write_ns)
+            .min(timing.clocks(timing.mmio_read_ns / 2));
         SimCard {
             engine,
             shell: Shell::default(),
@@ -77,12 +92,22 @@ impl<E: CardEngine> SimCard<E> {
             faults,
             memory: SimMemory::new(dma_words, BUS_ADDRESS),
             now: 0,
+            card_now: 0,
+            lookahead: one_way.saturating_sub(1),
             arriving: VecDeque::new(),
             landing: BinaryHeap::new(),
             issued: 0,
             read_value: None,
             taken: Vec::new(),
         }
+    }
+
+    /// Limits how far the card's clock may run ahead of the host's to `clocks` (never more
+    /// than the link's one-way latency less one clock; 0 runs the two in step). Only the
+    /// simulation's own speed depends on it, never what the host sees.
+    pub fn with_lookahead(mut self, clocks: u64) -> Self {
+        self.lookahead = self.lookahead.min(clocks);
+        self
     }
 
     /// The modeled timings.
@@ -93,93 +118,38 @@ impl<E: CardEngine> SimCard<E> {
     fn dead(&self) -> bool {
         self.faults
             .dead_from_ns
-            .is_some_and(|t| self.timing.ns(self.now) >= t)
+            .is_some_and(|t| self.timing.ns(self.card_now) >= t)
     }
 
     fn stalled(&self) -> bool {
-        let now = self.timing.ns(self.now);
+        let now = self.timing.ns(self.card_now);
         self.faults
             .stall
             .is_some_and(|(from, length)| now >= from && now - from < length)
     }
 
-    /// Clocks from now until the next host access arrives (at least 1): until then the
-    /// shell's inputs cannot change but by the engine's own outputs. (DMA writes land
-    /// whenever they are due; the host looks at its memory only at its poll instants.) A
-    /// card with a stall or death scheduled goes one clock at a time.
+    /// Card clocks from the card's now until the next host access arrives (at least 1):
+    /// until then the shell's inputs cannot change but by the engine's own outputs. A card
+    /// with a stall or death scheduled goes one clock at a time.
     fn clocks_to_next_event(&self) -> u64 {
         if self.faults.stall.is_some() || self.faults.dead_from_ns.is_some() {
             return 1;
         }
         self.arriving
             .front()
-            .map_or(u64::MAX, |(at, _)| at.saturating_sub(self.now))
+            .map_or(u64::MAX, |(at, _)| at.saturating_sub(self.card_now))
             .max(1)
     }
 
-    /// Up to `most` clocks (at least one) of modeled time, fewer if an event falls due
-    /// sooner or the shell acts; returns whether a DMA write landed in host memory.
-    fn tick(&mut self, most: u64) -> Result<bool, BackendError> {
-        while self.arriving.front().is_some_and(|(at, _)| *at <= self.now) {
-            let Some((_, arrival)) = self.arriving.pop_front() else {
-                break;
-            };
-            if self.dead() {
-                continue;
-            }
-            match arrival {
-                Arrival::Write(offset, value) => self.shell.write(offset, value),
-                Arrival::Words(offset, words) => self.shell.write_words(offset, &words),
-                Arrival::Read(offset) => self.read_value = self.shell.read(offset),
-            }
+    /// Moves the host's clock on by `clocks` (at least one), simulating the card as far
+    /// ahead as the lookahead allows; returns whether a DMA write landed in host memory.
+    fn tick(&mut self, clocks: u64) -> Result<bool, BackendError> {
+        let target = self.now + clocks.max(1);
+        let horizon = target + self.lookahead;
+        while self.card_now < horizon {
+            self.card_step(horizon - self.card_now)?;
         }
-        if !self.dead() && !self.stalled() {
-            let inputs = self.shell.inputs();
-            // A shell register read answered on arrival ends the host's wait after this
-            // clock, as does anything due sooner than `most`.
-            let most = if self.read_value.is_some() {
-                1
-            } else {
-                most.min(self.clocks_to_next_event()).max(1)
-            };
-            let limits = RunLimits {
-                most,
-                flag_room: self.shell.flag_room(),
-            };
-            let mut taken = std::mem::take(&mut self.taken);
-            taken.clear();
-            let (ran, outputs) = self
-                .engine
-                .run(&inputs, limits, &mut taken)
-                .map_err(engine_failure)?;
-            // Each flag beat becomes a DMA write from its own clock; the shell's other actions
-            // come in the last clock, before that clock's flag beat, as in the hardware.
-            let first = self.now;
-            let last = ran - 1;
-            let (earlier, in_last) = match taken.last() {
-                Some(&(clock, _)) if clock == last => taken.split_at(taken.len() - 1),
-                _ => (&taken[..], &[][..]),
-            };
-            for (clock, record) in earlier {
-                self.now = first + clock;
-                let write = self.shell.take_flag(record);
-                self.issue(write);
-            }
-            self.now = first + last;
-            let result = self.shell.after_clock(&inputs, &outputs);
-            if result.read.is_some() {
-                self.read_value = result.read;
-            }
-            for write in result.dma {
-                self.issue(write);
-            }
-            for (_, record) in in_last {
-                let write = self.shell.take_flag(record);
-                self.issue(write);
-            }
-            self.taken = taken;
-        }
-        self.now += 1;
+        self.now = target;
         let mut landed = false;
         while self.landing.peek().is_some_and(|l| l.0.clock <= self.now) {
             let Some(Reverse(l)) = self.landing.pop() else {
@@ -191,6 +161,76 @@ impl<E: CardEngine> SimCard<E> {
             landed = true;
         }
         Ok(landed)
+    }
+
+    /// Up to `most` card clocks (at least one), fewer if a host access falls due sooner or
+    /// the shell acts.
+    fn card_step(&mut self, most: u64) -> Result<(), BackendError> {
+        while self
+            .arriving
+            .front()
+            .is_some_and(|(at, _)| *at <= self.card_now)
+        {
+            let Some((_, arrival)) = self.arriving.pop_front() else {
+                break;
+            };
+            if self.dead() {
+                continue;
+            }
+            match arrival {
+                Arrival::Write(offset, value) => self.shell.write(offset, value),
+                Arrival::Words(offset, words) => self.shell.write_words(offset, &words),
+                Arrival::Read(offset) => {
+                    // A shell register answers at once: its completion leaves after this clock.
+                    if let Some(value) = self.shell.read(offset) {
+                        self.read_value = Some((value, self.card_now + 1));
+                    }
+                }
+            }
+        }
+        if self.dead() || self.stalled() {
+            self.card_now += 1;
+            return Ok(());
+        }
+        let inputs = self.shell.inputs();
+        let limits = RunLimits {
+            most: most.min(self.clocks_to_next_event()).max(1),
+            flag_room: self.shell.flag_room(),
+        };
+        let mut taken = std::mem::take(&mut self.taken);
+        taken.clear();
+        let (ran, outputs) = self
+            .engine
+            .run(&inputs, limits, &mut taken)
+            .map_err(engine_failure)?;
+        // Each flag beat becomes a DMA write from its own clock; the shell's other actions
+        // come in the last clock, before that clock's flag beat, as in the hardware.
+        let first = self.card_now;
+        let last = ran - 1;
+        let (earlier, in_last) = match taken.last() {
+            Some(&(clock, _)) if clock == last => taken.split_at(taken.len() - 1),
+            _ => (&taken[..], &[][..]),
+        };
+        for (clock, record) in earlier {
+            self.card_now = first + clock;
+            let write = self.shell.take_flag(record);
+            self.issue(write);
+        }
+        self.card_now = first + last;
+        let result = self.shell.after_clock(&inputs, &outputs);
+        if let Some(value) = result.read {
+            self.read_value = Some((value, self.card_now + 1));
+        }
+        for write in result.dma {
+            self.issue(write);
+        }
+        for (_, record) in in_last {
+            let write = self.shell.take_flag(record);
+            self.issue(write);
+        }
+        self.taken = taken;
+        self.card_now += 1;
+        Ok(())
     }
 
     /// Starts a DMA write, applying the faults that concern it.
@@ -223,7 +263,7 @@ impl<E: CardEngine> SimCard<E> {
         };
         self.issued += 1;
         self.landing.push(Reverse(Landing {
-            clock: self.now + self.timing.clocks(delay),
+            clock: self.card_now + self.timing.clocks(delay),
             order: self.issued,
             first_word,
             words,
@@ -255,12 +295,14 @@ impl<E: CardEngine> Backend for SimCard<E> {
                 .timing
                 .clocks(self.timing.mmio_read_ns + COMPLETION_TIMEOUT_NS);
         while self.read_value.is_none() && self.now < give_up {
-            self.tick(give_up - self.now)?;
+            self.tick(1)?;
         }
-        let value = self.read_value.take().unwrap_or(u32::MAX);
-        let answered = self.now + back;
-        while self.now < answered {
-            self.tick(answered - self.now)?;
+        let (value, returned) = match self.read_value.take() {
+            Some((value, left)) => (value, left + back),
+            None => (u32::MAX, self.now + back),
+        };
+        while self.now < returned {
+            self.tick(returned - self.now)?;
         }
         Ok(value)
     }

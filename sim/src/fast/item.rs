@@ -47,6 +47,7 @@ impl Brackets {
     /// `huge` (bits 64..96 of the product set) reaches every floor. `near` is a guess (the
     /// other side's tier): with rising floors the search walks from it, and a price move
     /// rarely crosses a floor.
+    #[inline(always)]
     fn tier(&self, low: u64, huge: bool, near: Option<usize>) -> usize {
         let used = &self.floors[..usize::from(self.tier_count).min(MAX_TIERS)];
         if huge {
@@ -140,6 +141,37 @@ pub fn change(a: Side, b: Side, brackets: &Brackets) -> Change {
     }
 }
 
+/// The change a price move from `a` to `b` makes to a position of `qv·v = qv`: what
+/// [`change`] gives for two sides that differ only in price, bit for bit, at less cost. The
+/// costs cancel, so equity moves by `qv·(b − a)` modulo 2^64 (`sign·|qv|·P` is `qv·P` modulo
+/// 2^64); within one tier the maintenance amounts cancel too, and the margin term moves by
+/// `(low_b − low_a)·rate` modulo 2^96.
+#[inline(always)]
+pub fn price_move(qv: u64, a: u32, b: u32, brackets: &Brackets) -> Change {
+    let size = if qv >> 63 == 1 { qv.wrapping_neg() } else { qv };
+    let notional_a = u128::from(size) * u128::from(a);
+    let notional_b = u128::from(size) * u128::from(b);
+    let (low_a, low_b) = (notional_a as u64, notional_b as u64);
+    let tier_a = brackets.tier(low_a, notional_a >> 64 != 0, None);
+    let tier_b = brackets.tier(low_b, notional_b >> 64 != 0, Some(tier_a));
+    let term = |low: u64, tier: usize| {
+        (u128::from(low) * u128::from(brackets.rates[tier])).wrapping_sub(brackets.maints[tier])
+    };
+    let margin = if tier_a == tier_b {
+        u128::from(low_b)
+            .wrapping_sub(u128::from(low_a))
+            .wrapping_mul(u128::from(brackets.rates[tier_a]))
+    } else {
+        term(low_b, tier_b).wrapping_sub(term(low_a, tier_a))
+    } & MASK_96;
+    Change {
+        equity: qv.wrapping_mul(u64::from(b).wrapping_sub(u64::from(a))),
+        margin_low: margin as u64,
+        margin_high: (margin >> 64) as u32,
+        open: 0,
+    }
+}
+
 /// The change of a job whose two sides hold no position (a collateral change of cost
 /// `-delta`, or a scan with cost 0): the margin terms cancel whatever the tables hold.
 pub fn cost_only(cost_b: u64) -> Change {
@@ -175,6 +207,54 @@ mod tests {
         b.set_tier(0, 0, 10_000, 0);
         b.set_tier(1, 1_000, 20_000, 10_000_000);
         b
+    }
+
+    /// `price_move` against the general `change` on positions, prices and tables at the
+    /// register widths' edges (tiers crossed, notionals past 2^64, the most negative qv).
+    #[test]
+    fn a_price_move_is_the_general_change_of_two_sides_that_differ_in_price() {
+        let mut wide = Brackets::default();
+        wide.set_tier_count(4);
+        wide.set_tier(0, 0, 4_000, 0);
+        wide.set_tier(1, 1 << 20, 10_000, 3 << 40);
+        wide.set_tier(2, 1 << 40, 50_000, u128::MAX >> 40);
+        wide.set_tier(3, u64::MAX - 5, 500_000, 7);
+        let mut unsorted = wide;
+        unsorted.set_tier(1, 1 << 50, 20_000, 11);
+        let qvs = [
+            0,
+            1,
+            2,
+            999,
+            1 << 20,
+            (1 << 44) + 3,
+            1 << 62,
+            1 << 63,
+            u64::MAX,
+            1u64.wrapping_neg() << 30,
+        ];
+        let prices = [1, 2, 1000, 1 << 20, (1 << 31) + 7, u32::MAX];
+        for table in [table(), wide, unsorted] {
+            for &qv in &qvs {
+                for &cost in &[0, 12345, u64::MAX] {
+                    for &pa in &prices {
+                        for &pb in &prices {
+                            let a = Side {
+                                qv,
+                                cost,
+                                price: pa,
+                            };
+                            let b = Side { price: pb, ..a };
+                            assert_eq!(
+                                price_move(qv, pa, pb, &table),
+                                change(a, b, &table),
+                                "qv {qv:#x}, prices {pa} → {pb}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use riskpipe_hdl::lane::{ACCOUNT_READ_STAGE, LANE_DEPTH, WARN_SAMPLE_STAGE};
 use riskpipe_proto::wire::Opcode;
 
 use super::fifo::{FlagFifo, Overflow};
-use super::item::{Brackets, Change, MASK_96, Side, change, cost_only, decide};
+use super::item::{Brackets, Change, MASK_96, Side, change, cost_only, decide, price_move};
 
 /// An item reads the account before the write-backs of the items issued up to this many
 /// clocks before it.
@@ -244,6 +244,10 @@ impl Lane {
             self.flags.pop();
         }
         if issue {
+            self.issued.push_back(Issued {
+                clock,
+                cursor: self.cursor,
+            });
             self.issue(clock);
         }
         if let Some(start) = start {
@@ -266,49 +270,51 @@ impl Lane {
     /// the position re-evaluations issued.
     #[inline(never)]
     pub fn advance(&mut self, from: u64, clocks: u64, job: &JobOperands) -> Result<u64, Overflow> {
-        let issues = u64::from(self.remaining).min(clocks);
-        for clock in from..from + issues {
-            self.issue(clock);
-        }
         let end = from + clocks;
-        while self
+        // Items issued before this stretch are older than any it issues: they go first.
+        while let Some(item) = self
             .issued
             .front()
-            .is_some_and(|item| item.clock + UPDATE_STAGE < end)
-            && let Some(item) = self.issued.pop_front()
+            .copied()
+            .filter(|item| item.clock + UPDATE_STAGE < end)
         {
-            if let Some(ahead) = self.issued.get(4) {
-                let slot = ahead.cursor as usize & (self.positions.len() - 1);
-                let account = self.positions[slot][0] as usize & (self.accounts.len() - 1);
-                prefetch(&self.accounts[account]);
-            }
+            self.issued.pop_front();
             self.update(item, job)?;
+        }
+        // An item reaching its update stage inside the stretch is updated as it issues.
+        let issues = u64::from(self.remaining).min(clocks);
+        for clock in from..from + issues {
+            let item = Issued {
+                clock,
+                cursor: self.cursor,
+            };
+            self.issue(clock);
+            if clock + UPDATE_STAGE < end {
+                self.update(item, job)?;
+            } else {
+                self.issued.push_back(item);
+            }
         }
         Ok(if reads_position(self.kind) { issues } else { 0 })
     }
 
     fn issue(&mut self, clock: u64) {
-        // The item's account is needed UPDATE_STAGE clocks from now, and the run goes on in
-        // order: ask memory for both early, so that the many lanes' accesses overlap.
-        let position_mask = self.positions.len() - 1;
-        let slot = self.cursor as usize & position_mask;
-        let account = if reads_position(self.kind) {
-            self.positions[slot][0] as usize
-        } else {
-            self.cursor as usize
-        };
-        prefetch(&self.accounts[account & (self.accounts.len() - 1)]);
-        prefetch(&self.positions[(slot + PREFETCH_DISTANCE) & position_mask]);
-        self.issued.push_back(Issued {
-            clock,
-            cursor: self.cursor,
-        });
+        // Ask memory early for what later items need: the position PREFETCH_DISTANCE ahead,
+        // and the account of the one half as far ahead (whose position line came earlier).
+        if reads_position(self.kind) {
+            let position_mask = self.positions.len() - 1;
+            let slot = self.cursor as usize;
+            prefetch(&self.positions[(slot + PREFETCH_DISTANCE) & position_mask]);
+            let ahead = self.positions[(slot + PREFETCH_DISTANCE / 2) & position_mask][0];
+            prefetch(&self.accounts[ahead as usize & (self.accounts.len() - 1)]);
+        }
         self.last_issue = Some(clock);
         self.cursor = self.cursor.wrapping_add(1);
         self.remaining -= 1;
     }
 
     /// An item's account update, and the flag write it decides.
+    #[inline(always)]
     fn update(&mut self, item: Issued, job: &JobOperands) -> Result<(), Overflow> {
         let slot = item.cursor as usize & (self.positions.len() - 1);
         let (account, change) = self.item_change(slot, item.cursor, job);
@@ -361,6 +367,7 @@ impl Lane {
 
     /// The account slot an item updates and the change it makes; a position change writes
     /// its new values back.
+    #[inline(always)]
     fn item_change(&mut self, slot: usize, cursor: u32, job: &JobOperands) -> (u32, Change) {
         let position = self.positions[slot];
         // Side a is the stored position at P_a; a price update keeps it at P_b, a position
@@ -371,13 +378,10 @@ impl Lane {
             price: job.price_a,
         };
         match Opcode::from_code(self.kind) {
-            Some(Opcode::Price) => {
-                let moved = Side {
-                    price: job.price_b,
-                    ..stored
-                };
-                (position[0] as u32, change(stored, moved, job.brackets))
-            }
+            Some(Opcode::Price) => (
+                position[0] as u32,
+                price_move(position[1], job.price_a, job.price_b, job.brackets),
+            ),
             Some(Opcode::ChangePosition) => {
                 let changed = Side {
                     qv: job.new_qv,
@@ -394,6 +398,7 @@ impl Lane {
 
     /// The account as the item issued at `clock` reads it: before the write-backs of the
     /// items issued in the `RACE` clocks before it.
+    #[inline(always)]
     fn read(&self, slot: usize, clock: u64) -> AccountWords {
         if self.recent[slot % RECENT_BUCKETS] + RACE <= clock {
             return self.accounts[slot];
@@ -468,7 +473,7 @@ fn huge_pages<T>(memory: Vec<T>) -> Vec<T> {
 }
 
 /// Positions ahead of the cursor that a lane asks memory for.
-const PREFETCH_DISTANCE: usize = 16;
+const PREFETCH_DISTANCE: usize = 32;
 
 /// Hints the processor to bring `value` into cache (a hint only: it changes no result).
 fn prefetch<T>(value: &T) {
