@@ -148,7 +148,7 @@ pub fn run_live<R: BufRead>(
     let mut counts = FlagCounts::default();
     let mut position_updates = 0;
     let mut updates_applied = 0;
-    let (mut updates, mut events, mut flags) = (Vec::new(), Vec::new(), load_flags);
+    let (mut updates, mut line_events, mut flags) = (Vec::new(), Vec::new(), load_flags);
     emit(
         book,
         &prices,
@@ -161,15 +161,19 @@ pub fn run_live<R: BufRead>(
     outputs.flush().map_err(anyhow::Error::from)?;
     loop {
         updates.clear();
-        events.clear();
+        line_events.clear();
         flags.clear();
-        if !feed.next_line(&mut updates, &mut events)? {
+        if !feed.next_line(&mut updates, &mut line_events)? {
             break;
         }
-        for e in &events {
-            outputs.guard(e).map_err(anyhow::Error::from)?;
-        }
+        // As a file run writes them: for each update, the guard events up to it (its own
+        // and those of refused updates before it), then its flags; the line's other events
+        // after its last update.
+        let mut events = line_events.iter().peekable();
         for u in &updates {
+            while let Some(e) = events.next_if(|e| e.seq <= u.seq) {
+                outputs.guard(e).map_err(anyhow::Error::from)?;
+            }
             prices[u.instrument as usize] = u.price;
             let first = flags.len();
             position_updates += engine.apply(book, &prices, warn_bps, u, &mut flags);
@@ -183,6 +187,9 @@ pub fn run_live<R: BufRead>(
                 &mut totals,
                 &mut counts,
             )?;
+        }
+        for e in events {
+            outputs.guard(e).map_err(anyhow::Error::from)?;
         }
         outputs.flush().map_err(anyhow::Error::from)?;
     }
