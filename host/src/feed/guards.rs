@@ -20,7 +20,7 @@
 //!    update is refused too and the instrument goes stale, which is reported.
 //! 5. **Staleness** (`stale_ms`, `stale_updates`). After each update, every instrument whose
 //!    last accepted price is older than the set age is reported stale, once, until it gets a
-//!    price again. Age is measured on the feed's own clock, so that a recorded feed replays
+//!    price again (with both ages set, by whichever it passes first). Age is measured on the feed's own clock, so that a recorded feed replays
 //!    the same way: in event-time ms since the newest `E` seen (`stale_ms`), or in updates
 //!    accepted since (`stale_updates`). An instrument that never got a price is as old as the
 //!    feed's first update.
@@ -256,6 +256,9 @@ pub struct Guards<'b> {
     rounded: u64,
     stale_ms: Option<StaleWatch>,
     stale_updates: Option<StaleWatch>,
+    /// Instruments reported stale (by either age) since their last accepted price: each is
+    /// reported once, whichever age it passes first.
+    reported_stale: Vec<bool>,
     counts: GuardCounts,
     examples: Vec<GuardEvent>,
 }
@@ -278,6 +281,7 @@ impl<'b> Guards<'b> {
             rounded: 0,
             stale_ms: config.stale_ms.map(|age| StaleWatch::new(age, n)),
             stale_updates,
+            reported_stale: vec![false; n],
             counts: GuardCounts::default(),
             examples: Vec::new(),
             config,
@@ -299,6 +303,7 @@ impl<'b> Guards<'b> {
             self.accepted += 1;
             self.rounded += u64::from(o.off_tick);
             self.last_price[update.instrument as usize] = update.price;
+            self.reported_stale[update.instrument as usize] = false;
             if let (Some(watch), Some(t)) = (&mut self.stale_ms, o.time_ms) {
                 watch.refresh(update.instrument, t);
             }
@@ -404,11 +409,14 @@ impl<'b> Guards<'b> {
         })
     }
 
-    /// Reports the instruments that went stale with the update `o`.
+    /// Reports the instruments that went stale with the update `o`: once each, by the first
+    /// age it passes, until it gets a price again.
     fn report_stale(&mut self, o: &Observed, events: &mut Vec<GuardEvent>) {
         let mut expired = Vec::new();
         if let (Some(watch), Some(now)) = (&mut self.stale_ms, self.clock_ms) {
             watch.expired(now, &mut expired);
+            expired
+                .retain(|&(i, _)| !std::mem::replace(&mut self.reported_stale[i as usize], true));
             for (i, age) in std::mem::take(&mut expired) {
                 let detail = format!(
                     "no accepted price for {age} ms of event time (more than {} ms)",
@@ -419,6 +427,8 @@ impl<'b> Guards<'b> {
         }
         if let Some(watch) = &mut self.stale_updates {
             watch.expired(self.accepted, &mut expired);
+            expired
+                .retain(|&(i, _)| !std::mem::replace(&mut self.reported_stale[i as usize], true));
             for (i, age) in std::mem::take(&mut expired) {
                 let detail = format!(
                     "no accepted price in the last {age} updates (more than {})",
