@@ -425,3 +425,94 @@ fn guard_and_output_options_are_checked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn event_time_and_off_tick_options_are_refused_with_a_tape() {
+    let dir = book();
+    let d = dir.path();
+    let tape = "seq,instrument_id,price\n1,1,490000\n2,2,255000\n";
+    std::fs::write(d.join("tape.csv"), tape).unwrap();
+    let flags = d.join("flags.csv");
+    for (options, why) in [
+        (
+            &["--stale-ms", "1000"][..],
+            "--stale-ms ages prices in event time",
+        ),
+        (
+            &["--gap-ms", "3000"],
+            "--gap-ms measures gaps in event time",
+        ),
+        (
+            &["--off-tick", "refuse"],
+            "--off-tick refuse refuses decimal prices off the tick grid",
+        ),
+    ] {
+        for prices in [d.join("tape.csv").display().to_string(), "-".to_string()] {
+            let mut args = vec![
+                "run".to_string(),
+                "--book".into(),
+                d.display().to_string(),
+                "--prices".into(),
+                prices.clone(),
+                "--out".into(),
+                flags.display().to_string(),
+            ];
+            args.extend(options.iter().map(|s| s.to_string()));
+            // A blank line first: the format is told by the first non-blank one.
+            let out = riskpipe(&args, (prices == "-").then_some(&*format!("\n{tape}")));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{options:?} {prices}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            let source = if prices == "-" { "stdin" } else { &prices };
+            assert!(
+                stderr.contains(&format!("riskpipe: error: {source} is a CSV tape: {why}")),
+                "{options:?} {prices}: {stderr}"
+            );
+            assert!(
+                !flags.exists(),
+                "{options:?} {prices}: a flags file was written"
+            );
+        }
+    }
+    // All three at once are named together.
+    let out = riskpipe(
+        &[
+            "run",
+            "--book",
+            &d.display().to_string(),
+            "--prices",
+            "-",
+            "--stale-ms",
+            "1",
+            "--gap-ms",
+            "1",
+            "--off-tick",
+            "refuse",
+        ],
+        Some(tape),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for option in ["--stale-ms", "--gap-ms", "--off-tick refuse"] {
+        assert!(stderr.contains(option), "{stderr}");
+    }
+    assert!(out.stdout.is_empty(), "something was written to stdout");
+    // What does apply to a tape is accepted.
+    let out = riskpipe(
+        &[
+            "run",
+            "--book",
+            &d.display().to_string(),
+            "--prices",
+            &d.join("tape.csv").display().to_string(),
+            "--off-tick",
+            "round",
+            "--stale-updates",
+            "1",
+            "--price-band-bps",
+            "1000",
+        ],
+        None,
+    );
+    ok(&out, "tape options");
+}

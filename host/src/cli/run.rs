@@ -1,5 +1,6 @@
 //! `riskpipe run`: a price feed against a book; flags, liquidation orders and guard events out.
 
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -8,9 +9,10 @@ use clap::{Args, ValueEnum};
 use riskpipe::book::{Book, load_book};
 use riskpipe::device::run_on_card;
 use riskpipe::engine::Engine;
+use riskpipe::error::InputError;
 use riskpipe::feed::guards::{GuardConfig, GuardEvent};
 use riskpipe::feed::ticks::OffTick;
-use riskpipe::feed::{FeedRun, read_feed_file};
+use riskpipe::feed::{FeedRun, Format, check_options, read_feed_file};
 use riskpipe::flags::Flag;
 use riskpipe::live::{LiveEngine, LiveError, run_live};
 use riskpipe::oracle;
@@ -367,11 +369,31 @@ fn run_stdin(
         ),
     };
     let load = started.elapsed();
+    // The first non-blank line tells the format: wait for it, so that options that do not
+    // apply to it are refused before anything is written.
+    let mut stdin = std::io::stdin().lock();
+    let mut head = Vec::new();
+    loop {
+        let start = head.len();
+        let read = stdin.read_until(b'\n', &mut head).map_err(|e| {
+            let line = head.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+            InputError::new("stdin", line, "line", format!("cannot read: {e}"))
+        })?;
+        if read == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&head[start..]);
+        let line = line.trim_start_matches('\u{feff}');
+        if !line.trim().is_empty() {
+            check_options(Format::of_first_line(line), "stdin", &args.guard_config())?;
+            break;
+        }
+    }
+    let input = std::io::Cursor::new(head).chain(stdin);
     let mut outputs = Outputs::open(destinations, args.record_format(), false)?;
-    let stdin = std::io::stdin().lock();
     let live = run_live(
         "stdin",
-        stdin,
+        input,
         book,
         args.warn_bps,
         engine,
