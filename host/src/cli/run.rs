@@ -326,7 +326,7 @@ fn print_report(report: &RunReport, json: bool, records_on_stdout: bool) -> anyh
 
 /// Writes a whole run's records in the order they happened: for each update, its guard
 /// events, then its flags, each `LIQUIDATE` flag followed by its plan and orders.
-fn write_in_order(
+pub(super) fn write_in_order(
     outputs: &mut Outputs,
     book: &Book,
     outcome: &Outcome,
