@@ -255,3 +255,61 @@ fn outputs_are_created_all_or_nothing() {
     );
     ok(&out, "--out /dev/null");
 }
+
+#[test]
+fn the_summary_always_has_every_documented_key() {
+    let dir = setup();
+    let d = dir.path();
+    let summary = |extra: &[&str]| -> serde_json::Value {
+        let args = [
+            &["run", "--book", ".", "--prices", "feed.jsonl", "--json"][..],
+            extra,
+        ]
+        .concat();
+        let stdout = ok(&riskpipe_in(d, &args, None), "run --json");
+        serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    };
+    // docs/feeds.md, "The summary".
+    let feed_keys = [
+        "format",
+        "source",
+        "updates_read",
+        "updates_accepted",
+        "symbols_ignored",
+        "off_tick",
+        "prices_rounded",
+        "guards",
+        "guard_examples",
+    ];
+    let liquidation_keys = [
+        "target_bps",
+        "penalty_ppm",
+        "max_order_lots",
+        "max_order_notional",
+        "plans",
+        "closed",
+        "orders",
+        "lots",
+        "penalties_e6",
+        "insurance_fund_e6",
+    ];
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let sorted = |list: &[&str]| -> Vec<String> {
+        let mut k: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        k.sort();
+        k
+    };
+    let unset = summary(&[]);
+    assert_eq!(keys(&unset["feed"]), sorted(&feed_keys));
+    assert_eq!(keys(&unset["liquidation"]), sorted(&liquidation_keys));
+    assert!(unset["liquidation"]["max_order_lots"].is_null());
+    assert!(unset["liquidation"]["max_order_notional"].is_null());
+    let set = summary(&["--max-order-lots", "3", "--max-order-notional", "7000000"]);
+    assert_eq!(keys(&set["liquidation"]), sorted(&liquidation_keys));
+    assert_eq!(set["liquidation"]["max_order_lots"], 3);
+    assert_eq!(set["liquidation"]["max_order_notional"], 7_000_000);
+}
