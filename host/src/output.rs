@@ -68,6 +68,7 @@ pub const GUARD_COLUMNS: &[&str] = &[
     "instrument_id",
     "symbol",
     "price",
+    "decimal_price",
     "detail",
 ];
 
@@ -508,12 +509,13 @@ impl Outputs {
                 }
                 let _ = write!(
                     self.line,
-                    ",{},{},{},{},{},{}",
+                    ",{},{},{},{},{},{},{}",
                     e.seq,
                     e.guard.as_str(),
                     e.instrument_id,
                     csv_text(&e.symbol),
                     e.price,
+                    csv_text(e.decimal_price.as_deref().unwrap_or_default()),
                     csv_text(&e.detail)
                 );
             }

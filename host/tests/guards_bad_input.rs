@@ -314,7 +314,7 @@ fn guard_fires(lines: &[String], extra: &[&str], refused: &[usize], guard: &str,
     let mut log_lines = log.lines();
     assert_eq!(
         log_lines.next(),
-        Some("line,seq,guard,instrument_id,symbol,price,detail")
+        Some("line,seq,guard,instrument_id,symbol,price,decimal_price,detail")
     );
     let rows = log_lines
         .filter(|l| l.split(',').nth(2) == Some(guard))
@@ -344,6 +344,29 @@ fn off_tick_prices_are_skipped_when_refused() {
     lines.insert(2, mark_update("ETHUSDT", 2_500, "2575.005"));
     lines.insert(4, mark_update("BTCUSDT", 3_500, "46000.05"));
     guard_fires(&lines, &["--off-tick", "refuse"], &[2, 4], "off_tick", 2);
+    // The guard log gives each refused price as the feed gave it, beside its nearest tick.
+    let dir = book();
+    ok(
+        &run_file(dir.path(), &lines, &["--off-tick", "refuse"]),
+        "off-tick refusals",
+    );
+    let log = std::fs::read_to_string(dir.path().join("guards.csv")).unwrap();
+    let rows: Vec<_> = log
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let r: Vec<&str> = l.split(',').collect();
+            (r[0], r[1], r[2], r[4], r[5], r[6])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("3", "3", "off_tick", "ETHUSDT", "257500", "2575.005"),
+            ("5", "5", "off_tick", "BTCUSDT", "460000", "46000.05"),
+        ],
+        "{log}"
+    );
 }
 
 #[test]

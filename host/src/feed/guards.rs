@@ -123,8 +123,13 @@ pub struct GuardEvent {
     pub instrument_id: u32,
     /// Its symbol.
     pub symbol: String,
-    /// Price in ticks: the refused one, or for `stale` the last accepted one.
+    /// Price in ticks: the refused one (for `off_tick`, the nearest tick), or for `stale`
+    /// the last accepted one.
     pub price: u32,
+    /// The price exactly as the feed gave it, when it came as a decimal (a Binance `p`
+    /// string): for `off_tick`, the refused price itself. None for tape rows and `stale`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decimal_price: Option<String>,
     /// What happened, in words with the numbers.
     pub detail: String,
 }
@@ -291,8 +296,19 @@ impl<'b> Guards<'b> {
     /// Passes `o` through every guard: the update to apply, or None if a guard refused it.
     /// Every guard that fired is appended to `events`.
     pub fn admit(&mut self, o: &Observed, events: &mut Vec<GuardEvent>) -> Option<PriceUpdate> {
+        self.admit_decimal(o, None, events)
+    }
+
+    /// [`Guards::admit`] for an update whose price came as the decimal `decimal` (before its
+    /// conversion to the ticks in `o`), which the events about it carry.
+    pub fn admit_decimal(
+        &mut self,
+        o: &Observed,
+        decimal: Option<&str>,
+        events: &mut Vec<GuardEvent>,
+    ) -> Option<PriceUpdate> {
         let first_event = events.len();
-        let admitted = self.check(o, events);
+        let admitted = self.check(o, decimal, events);
         if let Some(t) = o.time_ms {
             if let (None, Some(watch)) = (self.clock_ms, &mut self.stale_ms) {
                 watch.start(t);
@@ -323,7 +339,12 @@ impl<'b> Guards<'b> {
     }
 
     /// The ordering, gap, off-tick and band rules.
-    fn check(&mut self, o: &Observed, events: &mut Vec<GuardEvent>) -> Option<PriceUpdate> {
+    fn check(
+        &mut self,
+        o: &Observed,
+        decimal: Option<&str>,
+        events: &mut Vec<GuardEvent>,
+    ) -> Option<PriceUpdate> {
         let i = o.instrument as usize;
         match o.time_ms {
             Some(t) => {
@@ -337,7 +358,7 @@ impl<'b> Guards<'b> {
                         let detail = format!(
                             "event time {t} ms is {what} the newest seen for this symbol ({last} ms)"
                         );
-                        events.push(self.event(guard, o, detail));
+                        events.push(self.event(guard, o, decimal, detail));
                         return None;
                     }
                     if let Some(gap) = self.config.gap_ms.filter(|&g| t - last > g) {
@@ -345,7 +366,7 @@ impl<'b> Guards<'b> {
                             "{} ms since this symbol's previous update (more than {gap} ms)",
                             t - last
                         );
-                        events.push(self.event(GuardKind::Gap, o, detail));
+                        events.push(self.event(GuardKind::Gap, o, decimal, detail));
                     }
                 }
                 self.last_time[i] = Some(t);
@@ -360,7 +381,7 @@ impl<'b> Guards<'b> {
                         };
                         let detail =
                             format!("seq {} does not follow the newest seen ({last})", o.seq);
-                        events.push(self.event(guard, o, detail));
+                        events.push(self.event(guard, o, decimal, detail));
                         return None;
                     }
                     if o.seq - last > 1 {
@@ -371,7 +392,7 @@ impl<'b> Guards<'b> {
                             o.seq,
                             if missing == 1 { "" } else { "s" }
                         );
-                        events.push(self.event(GuardKind::Gap, o, detail));
+                        events.push(self.event(GuardKind::Gap, o, decimal, detail));
                     }
                 }
                 self.last_seq = Some(o.seq);
@@ -382,7 +403,7 @@ impl<'b> Guards<'b> {
                 "the price is not a whole number of ticks of {} (nearest: {} ticks)",
                 self.book.instruments[i].tick_size, o.price
             );
-            events.push(self.event(GuardKind::OffTick, o, detail));
+            events.push(self.event(GuardKind::OffTick, o, decimal, detail));
             return None;
         }
         if let Some(band) = self.config.band_bps {
@@ -398,7 +419,7 @@ impl<'b> Guards<'b> {
                     band / 100,
                     band % 100
                 );
-                events.push(self.event(GuardKind::PriceBand, o, detail));
+                events.push(self.event(GuardKind::PriceBand, o, decimal, detail));
                 return None;
             }
         }
@@ -449,12 +470,19 @@ impl<'b> Guards<'b> {
             instrument_id: instrument.id,
             symbol: instrument.symbol.clone(),
             price: self.last_price[i as usize],
+            decimal_price: None,
             detail,
         }
     }
 
-    /// An event of `guard` about the update `o` itself.
-    fn event(&self, guard: GuardKind, o: &Observed, detail: String) -> GuardEvent {
+    /// An event of `guard` about the update `o` itself, whose price came as `decimal`.
+    fn event(
+        &self,
+        guard: GuardKind,
+        o: &Observed,
+        decimal: Option<&str>,
+        detail: String,
+    ) -> GuardEvent {
         let instrument = &self.book.instruments[o.instrument as usize];
         GuardEvent {
             guard,
@@ -463,6 +491,7 @@ impl<'b> Guards<'b> {
             instrument_id: instrument.id,
             symbol: instrument.symbol.clone(),
             price: o.price,
+            decimal_price: decimal.map(str::to_string),
             detail,
         }
     }

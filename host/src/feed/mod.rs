@@ -334,7 +334,10 @@ impl<'b, R: BufRead> LiveFeed<'b, R> {
                 time_ms: Some(u.time_ms),
                 off_tick: u.off_tick,
             };
-            updates.extend(self.guards.admit(&observed, events));
+            updates.extend(
+                self.guards
+                    .admit_decimal(&observed, Some(&u.decimal), events),
+            );
         }
         Ok(true)
     }
