@@ -539,3 +539,51 @@ fn event_time_and_off_tick_options_are_refused_with_a_tape() {
     );
     ok(&out, "tape options");
 }
+
+#[test]
+fn a_live_tape_reads_quoted_fields_as_a_tape_file_does() {
+    let dir = book();
+    let d = dir.path();
+    // Quoted header names and fields, spaces around them (a quote opens a field only as its
+    // first character, for both readers), a CRLF line end.
+    let tape = "\"seq\", instrument_id ,\"price\"\n\"1\",\"1\",490000\n2,\"2\" ,\"255000\"  \n\
+                3,1,\"462000\"\r\n4,\"1\",455000\n";
+    std::fs::write(d.join("quoted.csv"), tape).unwrap();
+    let flags = |prices: &str, stdin: Option<&str>| -> String {
+        let out = riskpipe(
+            &[
+                "run",
+                "--book",
+                &d.display().to_string(),
+                "--prices",
+                prices,
+                "--out",
+                "-",
+            ],
+            stdin,
+        );
+        ok(&out, prices)
+    };
+    let file = flags(&d.join("quoted.csv").display().to_string(), None);
+    let live = flags("-", Some(tape));
+    assert_eq!(live, file);
+    // Account 20 goes MARGIN_CALL then LIQUIDATE (the file's flags are the real ones).
+    assert!(
+        file.contains("\n3,20,MARGIN_CALL,") && file.contains("\n4,20,LIQUIDATE,"),
+        "{file}"
+    );
+
+    // A field that is still open at the end of its line is refused at that line.
+    let out = riskpipe(
+        &["run", "--book", &d.display().to_string(), "--prices", "-"],
+        Some("seq,instrument_id,price\n1,1,490000\n2,\"2,255000\n3,1,462000\n"),
+    );
+    let stderr = refused(&out, "stdin:3: field `record`");
+    assert!(stderr.contains("quoted field is not closed"), "{stderr}");
+    // Text after a closing quote is what the file reader makes of it too: not a number.
+    let out = riskpipe(
+        &["run", "--book", &d.display().to_string(), "--prices", "-"],
+        Some("seq,instrument_id,price\n1,\"1\"x,490000\n"),
+    );
+    refused(&out, "stdin:2: field `instrument_id`");
+}
