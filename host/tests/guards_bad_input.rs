@@ -587,3 +587,54 @@ fn a_live_tape_reads_quoted_fields_as_a_tape_file_does() {
     );
     refused(&out, "stdin:2: field `instrument_id`");
 }
+
+#[test]
+fn a_byte_order_mark_before_the_first_line_is_skipped() {
+    let dir = book();
+    let d = dir.path();
+    let run = |prices: &str, stdin: Option<&[u8]>| {
+        let out = riskpipe_bytes(
+            &[
+                "run",
+                "--book",
+                &d.display().to_string(),
+                "--prices",
+                prices,
+                "--out",
+                "-",
+                "--json",
+            ],
+            stdin,
+        );
+        let stdout = ok(&out, prices);
+        let summary = json_object(&String::from_utf8_lossy(&out.stderr));
+        (
+            stdout,
+            summary["feed"]["format"].as_str().unwrap().to_string(),
+        )
+    };
+    let bom = b"\xEF\xBB\xBF";
+    let feed = small_feed().join("\n") + "\n";
+    let tape = "seq,instrument_id,price\n1,1,490000\n2,2,255000\n3,1,462000\n4,1,455000\n";
+    for (text, format) in [(feed.as_str(), "binance"), (tape, "csv-tape")] {
+        std::fs::write(d.join("plain.txt"), text).unwrap();
+        let marked = [&bom[..], text.as_bytes()].concat();
+        std::fs::write(d.join("marked.txt"), &marked).unwrap();
+        let expected = run(&d.join("plain.txt").display().to_string(), None);
+        assert_eq!(expected.1, format);
+        assert!(expected.0.contains(",20,LIQUIDATE,"), "{}", expected.0);
+        assert_eq!(
+            run(&d.join("marked.txt").display().to_string(), None),
+            expected
+        );
+        assert_eq!(run("-", Some(&marked)), expected);
+    }
+    // Only before the first line: elsewhere it is a character like any other.
+    let mut lines = small_feed();
+    lines[1] = format!("\u{feff}{}", lines[1]);
+    let out = riskpipe(
+        &["run", "--book", &d.display().to_string(), "--prices", "-"],
+        Some(&(lines.join("\n") + "\n")),
+    );
+    refused(&out, "stdin:2: field `json`");
+}

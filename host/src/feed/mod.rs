@@ -49,9 +49,14 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format whose first non-blank line is `line`.
+    /// The format whose first non-blank line is `line` (a byte order mark before it aside).
     pub fn of_first_line(line: &str) -> Format {
-        match line.trim_start().as_bytes().first() {
+        match line
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .as_bytes()
+            .first()
+        {
             Some(b'{' | b'[') => Format::Binance,
             _ => Format::Tape,
         }
