@@ -174,8 +174,9 @@ pub struct RunArgs {
     /// Clock of the simulated card's engine, in MHz.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=2_000))]
     clock_mhz: u32,
-    /// Integrity shadow: run the CPU reference beside the card and stop with a report at the
-    /// first flag that differs (device backends).
+    /// Integrity shadow: run the CPU reference beside the card, checking each chunk of updates
+    /// as the card acknowledges it, and stop with a report at the first flag that differs,
+    /// sending the card nothing more and writing nothing (device backends).
     #[arg(long)]
     verify: bool,
 }
@@ -268,11 +269,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             device: args.device.clone(),
         },
     };
-    let outcome = execute(&target, &book, &tape, args.warn_bps)?;
-    if args.verify {
-        shadow::verify(&book, &tape, args.warn_bps, &outcome.flags)
-            .map_err(|mismatch| anyhow::anyhow!("--verify: {mismatch}; nothing was written"))?;
-    }
+    let outcome = execute(&target, &book, &tape, args.warn_bps, args.verify)?;
     if let Some(failover) = &outcome.failover {
         eprintln!(
             "riskpipe: warning: failover to the CPU reference after {} acknowledged updates \
@@ -466,12 +463,15 @@ pub struct Outcome {
     pub failover: Option<Failover>,
 }
 
-/// Runs `tape` on `target`.
+/// Runs `tape` on `target`; with `verify` (device targets), the CPU reference checks every
+/// chunk the card acknowledges and the run stops with an error at the first flag that
+/// differs.
 pub fn execute(
     target: &Target,
     book: &Book,
     tape: &[PriceUpdate],
     warn_bps: u32,
+    verify: bool,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let (flags, position_updates, wall) = match target {
@@ -491,7 +491,9 @@ pub fn execute(
         Target::Sim { clock_hz, geometry } => {
             let config = CardConfig::default();
             let sim = sim_card::fast_card(*geometry, *clock_hz, config.dma_words());
-            return on_card(sim, config, book, tape, warn_bps, *clock_hz, started);
+            return on_card(
+                sim, config, book, tape, warn_bps, *clock_hz, verify, started,
+            );
         }
         Target::Rtl { clock_hz } => {
             let timing = Timing {
@@ -505,13 +507,15 @@ pub fn execute(
                 Faults::default(),
                 config.dma_words(),
             );
-            return on_card(sim, config, book, tape, warn_bps, *clock_hz, started);
+            return on_card(
+                sim, config, book, tape, warn_bps, *clock_hz, verify, started,
+            );
         }
         Target::Vfio { device } => {
             let config = CardConfig::default();
             let backend = VfioBackend::open(device, config.dma_words() * 8)
                 .with_context(|| format!("cannot open the card at {device}"))?;
-            return on_card(backend, config, book, tape, warn_bps, 0, started);
+            return on_card(backend, config, book, tape, warn_bps, 0, verify, started);
         }
     };
     Ok(Outcome {
@@ -524,7 +528,9 @@ pub fn execute(
     })
 }
 
-/// Runs the book and tape on the card behind `backend`.
+/// Runs the book and tape on the card behind `backend` (checked chunk by chunk against the
+/// CPU reference with `verify`).
+#[allow(clippy::too_many_arguments)] // the run's parts, each needed once
 fn on_card<B: riskpipe_driver::backend::Backend>(
     backend: B,
     config: CardConfig,
@@ -532,10 +538,22 @@ fn on_card<B: riskpipe_driver::backend::Backend>(
     tape: &[PriceUpdate],
     warn_bps: u32,
     clock_hz: u64,
+    verify: bool,
     started: Instant,
 ) -> anyhow::Result<Outcome> {
     let mut card = Card::open(backend, config)?;
-    let run = run_on_card(&mut card, book, tape, warn_bps)?;
+    let run = if verify {
+        match shadow::run_verified(&mut card, book, tape, warn_bps)? {
+            Ok(run) => run,
+            Err(divergence) => {
+                // The card is healthy, only wrong: leave it stopped.
+                let _ = card.close();
+                anyhow::bail!("integrity shadow (--verify): {divergence}; nothing was written");
+            }
+        }
+    } else {
+        run_on_card(&mut card, book, tape, warn_bps)?
+    };
     if run.failure.is_none() {
         card.close()?;
     }
