@@ -128,6 +128,10 @@ pub enum Part<'t> {
     },
 }
 
+/// What [`run_on_card_checked`] calls with each acknowledged part and the card's flags of it
+/// (sorted as a flags file); an error stops the run.
+pub type PartCheck<'c, E> = dyn FnMut(Part<'_>, &[Flag]) -> Result<(), E> + 'c;
+
 /// A run that its check stopped at an acknowledged part: nothing after that part was sent.
 #[derive(Debug)]
 pub struct Stopped<E> {
@@ -148,7 +152,7 @@ pub fn run_on_card_checked<B: Backend, E>(
     book: &Book,
     tape: &[PriceUpdate],
     warn_bps: u32,
-    mut check: Option<&mut dyn FnMut(Part<'_>, &[Flag]) -> Result<(), E>>,
+    mut check: Option<&mut PartCheck<'_, E>>,
 ) -> anyhow::Result<Result<DeviceRun, Stopped<E>>> {
     let image = CardImage::new(book, geometry(card), warn_bps)?;
     let mut run = DeviceRun {

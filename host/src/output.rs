@@ -237,7 +237,11 @@ fn open_untruncated(path: &Path) -> std::io::Result<(File, bool)> {
         Ok(file) => Ok((file, true)),
         // (A dangling symbolic link "already exists" too: its target is created.)
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((
-            OpenOptions::new().write(true).create(true).open(path)?,
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?,
             false,
         )),
         Err(e) => Err(e),
