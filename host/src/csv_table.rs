@@ -140,7 +140,7 @@ pub fn line_at(file: &str, offset: u64) -> u64 {
 }
 
 /// The csv crate's message, without the position it already puts in our prefix.
-fn csv_message(e: &csv::Error) -> String {
+pub(crate) fn csv_message(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..

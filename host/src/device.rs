@@ -108,6 +108,52 @@ pub fn run_on_card<B: Backend>(
     tape: &[PriceUpdate],
     warn_bps: u32,
 ) -> anyhow::Result<DeviceRun> {
+    match run_on_card_checked::<B, std::convert::Infallible>(card, book, tape, warn_bps, None)? {
+        Ok(run) => Ok(run),
+        Err(stopped) => match stopped.reason {},
+    }
+}
+
+/// A part of a run, acknowledged by the card: every one of its flags is in hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part<'t> {
+    /// The book's load (its flags have `seq` 0).
+    Load,
+    /// A chunk of the tape: `updates`, which start at `first` in the tape.
+    Chunk {
+        /// Index in the tape of the chunk's first update.
+        first: usize,
+        /// Its updates.
+        updates: &'t [PriceUpdate],
+    },
+}
+
+/// What [`run_on_card_checked`] calls with each acknowledged part and the card's flags of it
+/// (sorted as a flags file); an error stops the run.
+pub type PartCheck<'c, E> = dyn FnMut(Part<'_>, &[Flag]) -> Result<(), E> + 'c;
+
+/// A run that its check stopped at an acknowledged part: nothing after that part was sent.
+#[derive(Debug)]
+pub struct Stopped<E> {
+    /// Updates acknowledged and passed by the check before the part that stopped the run.
+    pub checked_updates: usize,
+    /// The tape's updates in the part that stopped it (empty for the load).
+    pub updates: std::ops::Range<usize>,
+    /// What the check said.
+    pub reason: E,
+}
+
+/// [`run_on_card`] with `check` (if any) shown each part as the card acknowledges it, with the
+/// card's flags of that part (sorted as a flags file): the load, then each chunk of the tape.
+/// When `check` fails, the run stops there: no further command is sent, and the result is the
+/// [`Stopped`] part with the check's error. The card is left open either way.
+pub fn run_on_card_checked<B: Backend, E>(
+    card: &mut Card<B>,
+    book: &Book,
+    tape: &[PriceUpdate],
+    warn_bps: u32,
+    mut check: Option<&mut PartCheck<'_, E>>,
+) -> anyhow::Result<Result<DeviceRun, Stopped<E>>> {
     let image = CardImage::new(book, geometry(card), warn_bps)?;
     let mut run = DeviceRun {
         flags: Vec::new(),
@@ -130,7 +176,16 @@ pub fn run_on_card<B: Backend>(
             acknowledged: 0,
             error,
         });
-        return Ok(run);
+        return Ok(Ok(run));
+    }
+    if let Some(check) = check.as_mut()
+        && let Err(reason) = check(Part::Load, &sorted_flags(&records)?)
+    {
+        return Ok(Err(Stopped {
+            checked_updates: 0,
+            updates: 0..0,
+            reason,
+        }));
     }
     run.loaded = true;
     let mut acknowledged_records = records.len();
@@ -147,6 +202,19 @@ pub fn run_on_card<B: Backend>(
             });
             break;
         }
+        let part = Part::Chunk {
+            first: run.acknowledged,
+            updates: chunk,
+        };
+        if let Some(check) = check.as_mut()
+            && let Err(reason) = check(part, &sorted_flags(&records[acknowledged_records..])?)
+        {
+            return Ok(Err(Stopped {
+                checked_updates: run.acknowledged,
+                updates: run.acknowledged..run.acknowledged + chunk.len(),
+                reason,
+            }));
+        }
         run.acknowledged += chunk.len();
         acknowledged_records = records.len();
     }
@@ -161,7 +229,17 @@ pub fn run_on_card<B: Backend>(
         .collect::<anyhow::Result<Vec<_>>>()?;
     flags.sort();
     run.flags = flags;
-    Ok(run)
+    Ok(Ok(run))
+}
+
+/// The flags of `records`, without their cycle stamps, sorted as a flags file.
+fn sorted_flags(records: &[FlagRecord]) -> anyhow::Result<Vec<Flag>> {
+    let mut flags = records
+        .iter()
+        .map(|r| flag_of(r).map(|(f, _)| f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    flags.sort();
+    Ok(flags)
 }
 
 /// How [`measure_on_card`] paces the tape.

@@ -48,3 +48,10 @@ impl fmt::Display for InputError {
         }
     }
 }
+
+/// A command line whose options cannot go together, or do not apply to the input given (an
+/// option that would silently do nothing, two outputs naming one file). Exits with code 2,
+/// like clap's own usage errors; nothing has been written when it is raised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

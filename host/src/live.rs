@@ -14,7 +14,7 @@ use crate::book::Book;
 use crate::engine::Engine;
 use crate::error::InputError;
 use crate::feed::guards::GuardConfig;
-use crate::feed::{FeedReport, LiveFeed};
+use crate::feed::{FeedReport, LiveFeed, check_options};
 use crate::flags::{Flag, FlagCounts};
 use crate::oracle;
 use crate::output::Outputs;
@@ -129,7 +129,9 @@ pub enum LiveError {
 }
 
 /// Runs the feed on `input` (called `name` in errors) against `book` on `engine` (whose load
-/// flags are `load_flags`), writing to `outputs` as it goes.
+/// flags are `load_flags`), writing to `outputs` as it goes. Guard options that do not apply
+/// to the feed's format ([`check_options`]) stop it at its first line with a
+/// [`crate::error::UsageError`] (in [`LiveError::Other`]).
 #[allow(clippy::too_many_arguments)] // the run's parts, each needed once
 pub fn run_live<R: BufRead>(
     name: &str,
@@ -142,13 +144,15 @@ pub fn run_live<R: BufRead>(
     outputs: &mut Outputs,
 ) -> Result<LiveSummary, LiveError> {
     let started = Instant::now();
+    let options = guards.clone();
     let mut feed = LiveFeed::new(name, input, book, guards)?;
+    let mut format_checked = false;
     let mut prices: Vec<u32> = book.instruments.iter().map(|i| i.mark_price).collect();
     let mut totals = PlanTotals::new(planner);
     let mut counts = FlagCounts::default();
     let mut position_updates = 0;
     let mut updates_applied = 0;
-    let (mut updates, mut events, mut flags) = (Vec::new(), Vec::new(), load_flags);
+    let (mut updates, mut line_events, mut flags) = (Vec::new(), Vec::new(), load_flags);
     emit(
         book,
         &prices,
@@ -161,15 +165,25 @@ pub fn run_live<R: BufRead>(
     outputs.flush().map_err(anyhow::Error::from)?;
     loop {
         updates.clear();
-        events.clear();
+        line_events.clear();
         flags.clear();
-        if !feed.next_line(&mut updates, &mut events)? {
+        if !feed.next_line(&mut updates, &mut line_events)? {
             break;
         }
-        for e in &events {
-            outputs.guard(e).map_err(anyhow::Error::from)?;
+        if !format_checked && let Some(format) = feed.format() {
+            // The first non-blank line told the format: nothing of it is applied or written
+            // yet (a tape's header brings no update).
+            check_options(format, name, &options).map_err(anyhow::Error::from)?;
+            format_checked = true;
         }
+        // As a file run writes them: for each update, the guard events up to it (its own
+        // and those of refused updates before it), then its flags; the line's other events
+        // after its last update.
+        let mut events = line_events.iter().peekable();
         for u in &updates {
+            while let Some(e) = events.next_if(|e| e.seq <= u.seq) {
+                outputs.guard(e).map_err(anyhow::Error::from)?;
+            }
             prices[u.instrument as usize] = u.price;
             let first = flags.len();
             position_updates += engine.apply(book, &prices, warn_bps, u, &mut flags);
@@ -183,6 +197,9 @@ pub fn run_live<R: BufRead>(
                 &mut totals,
                 &mut counts,
             )?;
+        }
+        for e in events {
+            outputs.guard(e).map_err(anyhow::Error::from)?;
         }
         outputs.flush().map_err(anyhow::Error::from)?;
     }

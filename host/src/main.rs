@@ -12,8 +12,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("riskpipe: error: {e:#}");
-            // Bad input (a file, line and field to fix) exits 2, like clap's usage errors.
-            if e.downcast_ref::<riskpipe::error::InputError>().is_some() {
+            // Bad input (a file, line and field to fix) and options that do not go together
+            // exit 2, like clap's usage errors.
+            if e.downcast_ref::<riskpipe::error::InputError>().is_some()
+                || e.downcast_ref::<riskpipe::error::UsageError>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -13,14 +13,15 @@
 //! - orders: [`ORDER_COLUMNS`]; plans: [`PLAN_COLUMNS`]; guard events: [`GUARD_COLUMNS`].
 
 use std::fmt::Write as _;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::book::Book;
+use crate::error::UsageError;
 use crate::feed::guards::GuardEvent;
 use crate::flags::{FLAG_COLUMNS, Flag};
 use crate::planner::{Plan, Reduction};
@@ -67,6 +68,7 @@ pub const GUARD_COLUMNS: &[&str] = &[
     "instrument_id",
     "symbol",
     "price",
+    "decimal_price",
     "detail",
 ];
 
@@ -120,24 +122,44 @@ impl Destinations {
         self.each().iter().any(|(_, _, p)| p.is_some_and(is_stdout))
     }
 
-    /// Checks the destinations can be opened together in `format`: no file named twice, and
-    /// in CSV at most one kind on stdout.
+    /// Checks the destinations can be opened together in `format`: no file named twice (by
+    /// any spelling: `./a.csv` and `a.csv`, a symbolic or hard link to another output), and in
+    /// CSV at most one kind on stdout. A conflict is a [`UsageError`].
     pub fn check(&self, format: RecordFormat) -> anyhow::Result<()> {
         let each = self.each();
+        let files: Vec<Option<FileIdentity>> = each
+            .iter()
+            .map(|(_, _, p)| p.filter(|p| !is_stdout(p)).map(FileIdentity::of))
+            .collect();
         for (k, (_, flag, path)) in each.iter().enumerate() {
             let Some(path) = path else { continue };
-            for (_, other, earlier) in &each[..k] {
-                if *earlier != Some(*path) {
-                    continue;
-                }
-                if !is_stdout(path) {
-                    bail!("{other} and {flag} both name {}", path.display());
-                }
-                if format == RecordFormat::Csv {
-                    bail!(
-                        "{other} and {flag} both go to stdout: CSV tables cannot share a \
-                         stream (use --format jsonl, or a file for one of them)"
-                    );
+            for (j, (_, other, earlier)) in each[..k].iter().enumerate() {
+                let Some(earlier) = earlier else { continue };
+                match (&files[j], &files[k]) {
+                    (Some(a), Some(b)) if a.same_as(b) => {
+                        let named = if earlier == path {
+                            format!("both name {}", path.display())
+                        } else {
+                            format!(
+                                "name the same file ({} and {})",
+                                earlier.display(),
+                                path.display()
+                            )
+                        };
+                        return Err(UsageError(format!(
+                            "{other} and {flag} {named}: each kind of record needs a file \
+                             of its own"
+                        ))
+                        .into());
+                    }
+                    (None, None) if format == RecordFormat::Csv => {
+                        return Err(UsageError(format!(
+                            "{other} and {flag} both go to stdout: CSV tables cannot share a \
+                             stream (use --format jsonl, or a file for one of them)"
+                        ))
+                        .into());
+                    }
+                    _ => {}
                 }
             }
         }
@@ -145,9 +167,85 @@ impl Destinations {
     }
 }
 
+/// What tells two output paths apart: the file each names once links and `.`/`..` are
+/// resolved, and for a file that exists, its device and inode (a hard link).
+#[derive(Debug)]
+struct FileIdentity {
+    /// The absolute path with every link resolved; for a file not there yet, its folder's
+    /// resolved path and its name.
+    path: PathBuf,
+    /// (device, inode) of an existing file.
+    inode: Option<(u64, u64)>,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> FileIdentity {
+        #[cfg(unix)]
+        let inode = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        };
+        #[cfg(not(unix))]
+        let inode = None;
+        let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| {
+            // Not there yet (or a link to something not there yet): where it would be created.
+            let target = follow_links(path);
+            let folder = match target.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            match (std::fs::canonicalize(folder), target.file_name()) {
+                (Ok(folder), Some(name)) => folder.join(name),
+                _ => std::path::absolute(&target).unwrap_or(target),
+            }
+        });
+        FileIdentity {
+            path: resolved,
+            inode,
+        }
+    }
+
+    fn same_as(&self, other: &FileIdentity) -> bool {
+        self.path == other.path || (self.inode.is_some() && self.inode == other.inode)
+    }
+}
+
+/// `path` with the symbolic links it is followed through (a dangling link names the file it
+/// would create), at most 40 deep as the kernel allows.
+fn follow_links(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        path = match path.parent() {
+            Some(folder) if target.is_relative() => folder.join(target),
+            _ => target,
+        };
+    }
+    path
+}
+
 /// `-`: stdout.
 fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"
+}
+
+/// Opens `path` for writing without truncating it; says whether it was created.
+fn open_untruncated(path: &Path) -> std::io::Result<(File, bool)> {
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(file) => Ok((file, true)),
+        // (A dangling symbolic link "already exists" too: its target is created.)
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?,
+            false,
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// The open outputs of a run.
@@ -163,12 +261,40 @@ pub struct Outputs {
 impl Outputs {
     /// Opens `destinations` (after [`Destinations::check`]) and writes the CSV headers; flags
     /// get a `cycle` column when `cycles`.
+    ///
+    /// All or nothing: every file is opened before any is truncated or written, and if one
+    /// cannot be opened, the files this call created are removed and the files that were
+    /// there are left as they were. Records are written straight to the files (no temporary
+    /// file renamed at the end), so a live feed's records can be read as they are written.
     pub fn open(
         destinations: &Destinations,
         format: RecordFormat,
         cycles: bool,
     ) -> anyhow::Result<Outputs> {
         destinations.check(format)?;
+        let mut files = Vec::new();
+        let mut created: Vec<&Path> = Vec::new();
+        for (_, flag, path) in destinations.each() {
+            let Some(path) = path.filter(|p| !is_stdout(p)) else {
+                files.push(None);
+                continue;
+            };
+            match open_untruncated(path) {
+                Ok((file, new)) => {
+                    if new {
+                        created.push(path);
+                    }
+                    files.push(Some(file));
+                }
+                Err(e) => {
+                    for made in created {
+                        let _ = std::fs::remove_file(made);
+                    }
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("cannot create {} ({flag})", path.display())));
+                }
+            }
+        }
         let mut outputs = Outputs {
             format,
             sinks: Vec::new(),
@@ -177,23 +303,28 @@ impl Outputs {
             line: String::with_capacity(256),
         };
         let mut stdout_sink = None;
-        for (kind, flag, path) in destinations.each() {
+        for ((kind, flag, path), file) in destinations.each().into_iter().zip(files) {
             let Some(path) = path else { continue };
-            let sink = if is_stdout(path) {
-                *stdout_sink.get_or_insert_with(|| {
+            let sink = match file {
+                None => *stdout_sink.get_or_insert_with(|| {
                     outputs.sinks.push(BufWriter::with_capacity(
                         1 << 16,
                         Box::new(std::io::stdout()),
                     ));
                     outputs.sinks.len() - 1
-                })
-            } else {
-                let file = File::create(path)
-                    .with_context(|| format!("cannot create {} ({flag})", path.display()))?;
-                outputs
-                    .sinks
-                    .push(BufWriter::with_capacity(1 << 20, Box::new(file)));
-                outputs.sinks.len() - 1
+                }),
+                Some(file) => {
+                    // Only regular files are emptied: /dev/null or a pipe cannot be (and
+                    // need not be).
+                    if file.metadata().is_ok_and(|m| m.is_file()) {
+                        file.set_len(0)
+                            .with_context(|| format!("cannot empty {} ({flag})", path.display()))?;
+                    }
+                    outputs
+                        .sinks
+                        .push(BufWriter::with_capacity(1 << 20, Box::new(file)));
+                    outputs.sinks.len() - 1
+                }
             };
             outputs.route[kind as usize] = Some(sink);
             if format == RecordFormat::Csv {
@@ -382,12 +513,13 @@ impl Outputs {
                 }
                 let _ = write!(
                     self.line,
-                    ",{},{},{},{},{},{}",
+                    ",{},{},{},{},{},{},{}",
                     e.seq,
                     e.guard.as_str(),
                     e.instrument_id,
                     csv_text(&e.symbol),
                     e.price,
+                    csv_text(e.decimal_price.as_deref().unwrap_or_default()),
                     csv_text(&e.detail)
                 );
             }

@@ -530,11 +530,18 @@ fn demo_checks_against_the_oracle_and_writes_flags() {
         "demo did not report identical flags:\n{stdout}"
     );
     let flags_path: PathBuf = out_dir.join("flags.csv");
-    let demo_flags = std::fs::read_to_string(&flags_path).expect("demo wrote no flags.csv");
+    let demo_file = std::fs::read_to_string(&flags_path).expect("demo wrote no flags.csv");
+    // The card's flags, as `run --backend sim` writes them: with the `cycle` column.
+    let mut lines = demo_file.lines();
+    assert_eq!(lines.next(), Some(&*format!("{FLAGS_HEADER},cycle")));
+    let demo_flags: String = std::iter::once(FLAGS_HEADER)
+        .chain(lines.map(|l| l.rsplit_once(',').expect("a cycle column").0))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let flags = parse_flags(&demo_flags);
     check_flags_shape(&flags);
     assert!(!flags.is_empty(), "the demo crash raised no flag");
-    // The files it leaves behind reproduce its flags with `riskpipe run`.
+    // The files it leaves behind reproduce its flags with `riskpipe run` on the CPU.
     let rerun = run_to_file(&out_dir, "cpu", "rerun.csv", &[]);
     assert!(
         rerun == demo_flags,

@@ -1,6 +1,6 @@
 //! `riskpipe demo` on a small crash: the simulated card with the integrity shadow, the
 //! oracle check, the flags and orders summary, the latency comparison, and files that
-//! `riskpipe run --backend sim --verify` reproduces.
+//! the `riskpipe run` command it prints reproduces byte for byte.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -55,13 +55,16 @@ fn rows(text: &str) -> usize {
 #[test]
 fn demo_runs_the_crash_on_the_card_checks_it_and_compares_latency() {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("demo");
+    // A space in the folder: the printed command must quote it.
+    let out_dir = dir.path().join("demo out");
     let out_str = out_dir.to_str().unwrap();
     let out = riskpipe(&[
         "demo",
         "--accounts",
         "5000",
         "--updates",
+        "200",
+        "--clock-mhz",
         "200",
         "--out",
         out_str,
@@ -70,7 +73,7 @@ fn demo_runs_the_crash_on_the_card_checks_it_and_compares_latency() {
 
     // The run was on the simulated card, with the integrity shadow and the oracle agreeing.
     assert!(line(&stdout, "backend").contains("sim"));
-    assert!(line(&stdout, "device").contains("cycles at 250 MHz"));
+    assert!(line(&stdout, "device").contains("cycles at 200 MHz"));
     let flags = number_before(line(&stdout, "flags "), "(HEALTHY");
     assert!(flags > 0, "the crash raised no flag");
     let shadow = line(&stdout, "shadow");
@@ -112,34 +115,75 @@ fn demo_runs_the_crash_on_the_card_checks_it_and_compares_latency() {
         "latency.png is not a PNG"
     );
 
-    // The rerun it suggests gives the same flags (with the card's cycle stamps) and orders.
-    let rerun_flags = dir.path().join("rerun-flags.csv");
-    let rerun_orders = dir.path().join("rerun-orders.csv");
-    let prices = out_dir.join("prices.csv");
-    let rerun = riskpipe(&[
-        "run",
-        "--backend",
-        "sim",
-        "--verify",
-        "--book",
-        out_str,
-        "--prices",
-        prices.to_str().unwrap(),
-        "--out",
-        rerun_flags.to_str().unwrap(),
-        "--orders",
-        rerun_orders.to_str().unwrap(),
-    ]);
-    succeeded(
-        &rerun,
-        "riskpipe run --backend sim --verify on the demo's files",
-    );
-    let without_cycles: Vec<String> = read(&rerun_flags)
-        .lines()
-        .map(|l| l.rsplit_once(',').expect("a cycle column").0.to_string())
+    // The command it prints writes the same flags (with the card's cycle stamps), plans and
+    // orders, byte for byte, where the demo wrote them.
+    let command = rerun_command(&stdout);
+    assert_eq!(&command[..2], ["riskpipe", "run"], "{command:?}");
+    let outputs = ["flags.csv", "plans.csv", "orders.csv"];
+    let demo_files: Vec<Vec<u8>> = outputs
+        .iter()
+        .map(|f| std::fs::read(out_dir.join(f)).unwrap())
         .collect();
-    assert_eq!(without_cycles, flags_csv.lines().collect::<Vec<_>>());
-    assert_eq!(read(&rerun_orders), orders_csv);
+    assert!(
+        flags_csv.starts_with("seq,account_id,state,equity,margin_e6,cycle\n"),
+        "the demo's flags carry no cycle column"
+    );
+    for f in outputs {
+        std::fs::remove_file(out_dir.join(f)).unwrap();
+    }
+    let elsewhere = tempfile::tempdir().unwrap();
+    let rerun = Command::new(env!("CARGO_BIN_EXE_riskpipe"))
+        .args(&command[1..])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    succeeded(&rerun, "the demo's printed riskpipe run command");
+    for (f, demo) in outputs.iter().zip(&demo_files) {
+        let rerun = std::fs::read(out_dir.join(f))
+            .unwrap_or_else(|e| panic!("the command wrote no {f}: {e}"));
+        assert!(
+            rerun == *demo,
+            "{f} of the printed command differs from the demo's"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "the command wrote into the current folder"
+    );
+}
+
+/// The command the demo prints to reproduce its files, split into words as a POSIX shell
+/// would (plain words and single quotes, which is all the demo prints).
+fn rerun_command(stdout: &str) -> Vec<String> {
+    let mut lines = stdout.lines();
+    lines
+        .by_ref()
+        .find(|l| l.starts_with("files") && l.ends_with("with:"))
+        .unwrap_or_else(|| panic!("no `files … with:` line in:\n{stdout}"));
+    let text = lines.next().expect("the command after `with:`").trim();
+    let (mut words, mut word, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '\'') => quoted = false,
+            (true, c) => word.push(c),
+            (false, '\'') => (quoted, any) = (true, true),
+            (false, '\\') => word.push(chars.next().expect("an escaped character")),
+            (false, c) if c.is_whitespace() => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            (false, c) => word.push(c),
+        }
+    }
+    assert!(!quoted, "unterminated quote in {text}");
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 #[test]

@@ -303,3 +303,130 @@ fn generated_tapes_start_at_seq_one_without_gaps() {
     let seqs: Vec<u64> = tape(dir.path()).iter().map(|r| r.0).collect();
     assert_eq!(seqs, (1..=50).collect::<Vec<u64>>());
 }
+
+/// The crash tape of `dir` as all-market arrays (`!markPrice@arr`), one line per round of
+/// `per_line` updates, every update of a round at the same event time.
+fn all_market_lines(dir: &Path, per_line: usize) -> Vec<String> {
+    let specs = feed_support::instruments(dir);
+    tape(dir)
+        .chunks(per_line)
+        .enumerate()
+        .map(|(round, rows)| {
+            let updates: Vec<String> = rows
+                .iter()
+                .map(|(_, id, price)| {
+                    let spec = specs.iter().find(|s| s.id == *id).unwrap();
+                    feed_support::mark_update(
+                        &spec.symbol,
+                        (round as u64 + 1) * 1_000,
+                        &decimal(*price, &spec.tick_size),
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"stream":"!markPrice@arr","data":[{}]}}"#,
+                updates.join(",")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_live_feed_writes_exactly_what_the_same_feed_from_a_file_writes() {
+    let dir = crash();
+    let book = dir.path();
+    // Eight updates a line (one round of the eight instruments), and guards that fire inside
+    // lines: gaps on every symbol after the first round, a band that refuses some prices of
+    // the crash, and instruments going stale behind refused prices.
+    let lines = all_market_lines(book, 8);
+    let text = lines.join("\n") + "\n";
+    let feed = book.join("arr.jsonl");
+    std::fs::write(&feed, &text).unwrap();
+    let guards = [
+        "--gap-ms",
+        "500",
+        "--price-band-bps",
+        "150",
+        "--stale-updates",
+        "12",
+        "--max-order-notional",
+        "20000000000",
+    ];
+    let run = |prices: &str, stdin: Option<&str>| -> (Vec<u8>, Vec<String>) {
+        let book_arg = book.display().to_string();
+        let mut args = vec![
+            "run", "--book", &book_arg, "--prices", prices, "--format", "jsonl",
+        ];
+        for kind in ["--out", "--plans", "--orders", "--guard-log"] {
+            args.extend([kind, "-"]);
+        }
+        args.extend(guards);
+        let out = riskpipe(&args, stdin);
+        ok(&out, &format!("run --prices {prices} --format jsonl"));
+        // The same as CSV files.
+        let tag = if stdin.is_some() { "live" } else { "file" };
+        let mut args = vec!["run", "--book", &book_arg, "--prices", prices];
+        let paths: Vec<String> = ["flags", "plans", "orders", "guards"]
+            .iter()
+            .map(|k| book.join(format!("{tag}.{k}.csv")).display().to_string())
+            .collect();
+        for (kind, path) in ["--out", "--plans", "--orders", "--guard-log"]
+            .iter()
+            .zip(&paths)
+        {
+            args.extend([*kind, path.as_str()]);
+        }
+        args.extend(guards);
+        ok(&riskpipe(&args, stdin), "run to CSV files");
+        let files = paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        (out.stdout, files)
+    };
+    let (file_stream, file_csv) = run(&feed.display().to_string(), None);
+    let (live_stream, live_csv) = run("-", Some(&text));
+    assert!(
+        file_stream == live_stream,
+        "the live JSON-lines stream differs from the file's"
+    );
+    assert_eq!(
+        file_csv, live_csv,
+        "the live CSV files differ from the file's"
+    );
+
+    // What the stream must be: records in seq order, and lines holding both flags and guard
+    // events of later updates (what the comparison is about).
+    let records: Vec<serde_json::Value> = String::from_utf8(file_stream)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: Vec<u64> = records.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] <= w[1]),
+        "records go back in seq"
+    );
+    let line_of_seq = |seq: u64| (seq - 1) / 8;
+    let mixed = records.windows(2).any(|w| {
+        let (a, b) = (&w[0], &w[1]);
+        let (sa, sb) = (a["seq"].as_u64().unwrap(), b["seq"].as_u64().unwrap());
+        a["type"] != "guard"
+            && b["type"] == "guard"
+            && sa > 0
+            && sa < sb
+            && line_of_seq(sa) == line_of_seq(sb)
+    });
+    assert!(
+        mixed,
+        "no line has flags followed by a later update's guard event"
+    );
+    for kind in ["flag", "plan", "order", "guard"] {
+        assert!(
+            records.iter().any(|r| r["type"] == kind),
+            "no {kind} record: the comparison would not cover it"
+        );
+    }
+    assert!(records.iter().any(|r| r["guard"] == "price_band"));
+    assert!(records.iter().any(|r| r["guard"] == "stale"));
+}

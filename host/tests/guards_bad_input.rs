@@ -8,55 +8,19 @@ mod feed_support;
 
 use std::path::{Path, PathBuf};
 
-use feed_support::{json_object, mark_update, ok, refused, riskpipe, riskpipe_bytes, uint};
+use feed_support::{
+    json_object, mark_update, ok, refused, riskpipe, riskpipe_bytes, small_book, small_feed, uint,
+};
 use tempfile::TempDir;
 
-/// A small book: BTCUSDT (tick 0.1, mark 50,000.0) and ETHUSDT (tick 0.01, mark 2,500.00).
-/// Account 20, long 1 BTC lot from 51,000.0, goes MARGIN_CALL then LIQUIDATE as BTC falls
-/// to 46,200.0 and 45,500.0.
+/// The small book of [`feed_support::small_book`].
 fn book() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let files = [
-        (
-            "instruments.csv",
-            "instrument_id,symbol,tick_size,value_per_lot_tick,max_price,mark_price\n\
-             1,BTCUSDT,0.1,100,1000000,500000\n\
-             2,ETHUSDT,0.01,10,500000,250000\n",
-        ),
-        (
-            "brackets.csv",
-            "instrument_id,notional_floor,mmr_ppm\n1,0,4000\n1,50000000000,5000\n\
-             1,250000000000,10000\n2,0,5000\n2,10000000000,10000\n",
-        ),
-        (
-            "accounts.csv",
-            "account_id,collateral\n10,1000000000\n20,5000000\n30,-430000\n",
-        ),
-        (
-            "positions.csv",
-            "account_id,instrument_id,qty,entry_price\n10,1,2,480000\n10,2,-30,260000\n\
-             20,1,1,510000\n30,2,5,240000\n",
-        ),
-    ];
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    dir
+    small_book()
 }
 
-/// A good Binance feed for [`book`]: six updates that move both accounts.
+/// Its good feed ([`feed_support::small_feed`]).
 fn good_lines() -> Vec<String> {
-    [
-        ("BTCUSDT", 1_000, "49000.0"),
-        ("ETHUSDT", 2_000, "2550.00"),
-        ("BTCUSDT", 3_000, "46200.0"),
-        ("BTCUSDT", 4_000, "45500.0"),
-        ("ETHUSDT", 5_000, "2600.00"),
-        ("BTCUSDT", 6_000, "48000.0"),
-    ]
-    .iter()
-    .map(|(s, t, p)| mark_update(s, *t, p))
-    .collect()
+    small_feed()
 }
 
 /// `run` on the feed `lines` written to DIR/feed.jsonl, flags to DIR/flags.csv and the guard
@@ -350,7 +314,7 @@ fn guard_fires(lines: &[String], extra: &[&str], refused: &[usize], guard: &str,
     let mut log_lines = log.lines();
     assert_eq!(
         log_lines.next(),
-        Some("line,seq,guard,instrument_id,symbol,price,detail")
+        Some("line,seq,guard,instrument_id,symbol,price,decimal_price,detail")
     );
     let rows = log_lines
         .filter(|l| l.split(',').nth(2) == Some(guard))
@@ -380,6 +344,29 @@ fn off_tick_prices_are_skipped_when_refused() {
     lines.insert(2, mark_update("ETHUSDT", 2_500, "2575.005"));
     lines.insert(4, mark_update("BTCUSDT", 3_500, "46000.05"));
     guard_fires(&lines, &["--off-tick", "refuse"], &[2, 4], "off_tick", 2);
+    // The guard log gives each refused price as the feed gave it, beside its nearest tick.
+    let dir = book();
+    ok(
+        &run_file(dir.path(), &lines, &["--off-tick", "refuse"]),
+        "off-tick refusals",
+    );
+    let log = std::fs::read_to_string(dir.path().join("guards.csv")).unwrap();
+    let rows: Vec<_> = log
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let r: Vec<&str> = l.split(',').collect();
+            (r[0], r[1], r[2], r[4], r[5], r[6])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("3", "3", "off_tick", "ETHUSDT", "257500", "2575.005"),
+            ("5", "5", "off_tick", "BTCUSDT", "460000", "46000.05"),
+        ],
+        "{log}"
+    );
 }
 
 #[test]
@@ -460,4 +447,194 @@ fn guard_and_output_options_are_checked() {
         stderr.contains("--orders and --plans both name a.csv"),
         "{stderr}"
     );
+}
+
+#[test]
+fn event_time_and_off_tick_options_are_refused_with_a_tape() {
+    let dir = book();
+    let d = dir.path();
+    let tape = "seq,instrument_id,price\n1,1,490000\n2,2,255000\n";
+    std::fs::write(d.join("tape.csv"), tape).unwrap();
+    let flags = d.join("flags.csv");
+    for (options, why) in [
+        (
+            &["--stale-ms", "1000"][..],
+            "--stale-ms ages prices in event time",
+        ),
+        (
+            &["--gap-ms", "3000"],
+            "--gap-ms measures gaps in event time",
+        ),
+        (
+            &["--off-tick", "refuse"],
+            "--off-tick refuse refuses decimal prices off the tick grid",
+        ),
+    ] {
+        for prices in [d.join("tape.csv").display().to_string(), "-".to_string()] {
+            let mut args = vec![
+                "run".to_string(),
+                "--book".into(),
+                d.display().to_string(),
+                "--prices".into(),
+                prices.clone(),
+                "--out".into(),
+                flags.display().to_string(),
+            ];
+            args.extend(options.iter().map(|s| s.to_string()));
+            // A blank line first: the format is told by the first non-blank one.
+            let out = riskpipe(&args, (prices == "-").then_some(&*format!("\n{tape}")));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{options:?} {prices}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            let source = if prices == "-" { "stdin" } else { &prices };
+            assert!(
+                stderr.contains(&format!("riskpipe: error: {source} is a CSV tape: {why}")),
+                "{options:?} {prices}: {stderr}"
+            );
+            assert!(
+                !flags.exists(),
+                "{options:?} {prices}: a flags file was written"
+            );
+        }
+    }
+    // All three at once are named together.
+    let out = riskpipe(
+        &[
+            "run",
+            "--book",
+            &d.display().to_string(),
+            "--prices",
+            "-",
+            "--stale-ms",
+            "1",
+            "--gap-ms",
+            "1",
+            "--off-tick",
+            "refuse",
+        ],
+        Some(tape),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for option in ["--stale-ms", "--gap-ms", "--off-tick refuse"] {
+        assert!(stderr.contains(option), "{stderr}");
+    }
+    assert!(out.stdout.is_empty(), "something was written to stdout");
+    // What does apply to a tape is accepted.
+    let out = riskpipe(
+        &[
+            "run",
+            "--book",
+            &d.display().to_string(),
+            "--prices",
+            &d.join("tape.csv").display().to_string(),
+            "--off-tick",
+            "round",
+            "--stale-updates",
+            "1",
+            "--price-band-bps",
+            "1000",
+        ],
+        None,
+    );
+    ok(&out, "tape options");
+}
+
+#[test]
+fn a_live_tape_reads_quoted_fields_as_a_tape_file_does() {
+    let dir = book();
+    let d = dir.path();
+    // Quoted header names and fields, spaces around them (a quote opens a field only as its
+    // first character, for both readers), a CRLF line end.
+    let tape = "\"seq\", instrument_id ,\"price\"\n\"1\",\"1\",490000\n2,\"2\" ,\"255000\"  \n\
+                3,1,\"462000\"\r\n4,\"1\",455000\n";
+    std::fs::write(d.join("quoted.csv"), tape).unwrap();
+    let flags = |prices: &str, stdin: Option<&str>| -> String {
+        let out = riskpipe(
+            &[
+                "run",
+                "--book",
+                &d.display().to_string(),
+                "--prices",
+                prices,
+                "--out",
+                "-",
+            ],
+            stdin,
+        );
+        ok(&out, prices)
+    };
+    let file = flags(&d.join("quoted.csv").display().to_string(), None);
+    let live = flags("-", Some(tape));
+    assert_eq!(live, file);
+    // Account 20 goes MARGIN_CALL then LIQUIDATE (the file's flags are the real ones).
+    assert!(
+        file.contains("\n3,20,MARGIN_CALL,") && file.contains("\n4,20,LIQUIDATE,"),
+        "{file}"
+    );
+
+    // A field that is still open at the end of its line is refused at that line.
+    let out = riskpipe(
+        &["run", "--book", &d.display().to_string(), "--prices", "-"],
+        Some("seq,instrument_id,price\n1,1,490000\n2,\"2,255000\n3,1,462000\n"),
+    );
+    let stderr = refused(&out, "stdin:3: field `record`");
+    assert!(stderr.contains("quoted field is not closed"), "{stderr}");
+    // Text after a closing quote is what the file reader makes of it too: not a number.
+    let out = riskpipe(
+        &["run", "--book", &d.display().to_string(), "--prices", "-"],
+        Some("seq,instrument_id,price\n1,\"1\"x,490000\n"),
+    );
+    refused(&out, "stdin:2: field `instrument_id`");
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_line_is_skipped() {
+    let dir = book();
+    let d = dir.path();
+    let run = |prices: &str, stdin: Option<&[u8]>| {
+        let out = riskpipe_bytes(
+            &[
+                "run",
+                "--book",
+                &d.display().to_string(),
+                "--prices",
+                prices,
+                "--out",
+                "-",
+                "--json",
+            ],
+            stdin,
+        );
+        let stdout = ok(&out, prices);
+        let summary = json_object(&String::from_utf8_lossy(&out.stderr));
+        (
+            stdout,
+            summary["feed"]["format"].as_str().unwrap().to_string(),
+        )
+    };
+    let bom = b"\xEF\xBB\xBF";
+    let feed = small_feed().join("\n") + "\n";
+    let tape = "seq,instrument_id,price\n1,1,490000\n2,2,255000\n3,1,462000\n4,1,455000\n";
+    for (text, format) in [(feed.as_str(), "binance"), (tape, "csv-tape")] {
+        std::fs::write(d.join("plain.txt"), text).unwrap();
+        let marked = [&bom[..], text.as_bytes()].concat();
+        std::fs::write(d.join("marked.txt"), &marked).unwrap();
+        let expected = run(&d.join("plain.txt").display().to_string(), None);
+        assert_eq!(expected.1, format);
+        assert!(expected.0.contains(",20,LIQUIDATE,"), "{}", expected.0);
+        assert_eq!(
+            run(&d.join("marked.txt").display().to_string(), None),
+            expected
+        );
+        assert_eq!(run("-", Some(&marked)), expected);
+    }
+    // Only before the first line: elsewhere it is a character like any other.
+    let mut lines = small_feed();
+    lines[1] = format!("\u{feff}{}", lines[1]);
+    let out = riskpipe(
+        &["run", "--book", &d.display().to_string(), "--prices", "-"],
+        Some(&(lines.join("\n") + "\n")),
+    );
+    refused(&out, "stdin:2: field `json`");
 }

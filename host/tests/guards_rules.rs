@@ -323,3 +323,33 @@ fn examples_are_capped_per_guard_and_counts_are_not() {
     );
     assert_eq!(guards.accepted(), 0);
 }
+
+#[test]
+fn an_instrument_stale_by_both_ages_is_reported_once_until_it_gets_a_price() {
+    let config = GuardConfig {
+        stale_ms: Some(1_000),
+        stale_updates: Some(2),
+        ..GuardConfig::default()
+    };
+    let (_, events) = run(
+        config,
+        &[
+            timed(1, 0, 1_000, 10_000), // ETH's age counts from here
+            timed(2, 0, 1_000, 12_000), // ETH 2,000 ms old: stale by time
+            timed(3, 0, 1_000, 12_100), // ETH 3 updates old: already reported
+            timed(4, 0, 1_000, 12_200),
+            timed(5, 1, 500, 12_300), // ETH fresh again
+            timed(6, 0, 1_000, 12_400),
+            timed(7, 0, 1_000, 12_500), // ETH 2 updates old: not yet
+            timed(8, 0, 1_000, 12_600), // ETH 3 updates old: stale by count
+            timed(9, 0, 1_000, 14_000), // and 1,700 ms old: already reported
+            timed(10, 0, 1_000, 15_000),
+        ],
+    );
+    let stale: Vec<(u64, &str, bool)> = events
+        .iter()
+        .filter(|e| e.guard == GuardKind::Stale)
+        .map(|e| (e.seq, e.symbol.as_str(), e.detail.contains(" ms ")))
+        .collect();
+    assert_eq!(stale, [(2, "ETHUSDT", true), (8, "ETHUSDT", false)]);
+}

@@ -2,17 +2,16 @@
 //! on, check it against the oracle, plan the liquidations, and compare the card's latency with
 //! the CPU reference's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use clap::Args;
 use riskpipe::book::write_book;
-use riskpipe::flags::{Flag, write_flags_file};
+use riskpipe::flags::Flag;
 use riskpipe::oracle;
 use riskpipe::output::{Destinations, Outputs, RecordFormat};
 use riskpipe::planner::{DEFAULT_PENALTY_PPM, PlanTotals, PlannerConfig, plan_flags};
-use riskpipe::shadow;
 use riskpipe::sim_card;
 use riskpipe::tape::write_tape;
 use riskpipe_proto::{DEFAULT_WARN_BPS, State};
@@ -21,7 +20,7 @@ use super::bench::{cpu_curve, measure_cpu, measure_sim, plot_title, print_table,
 use super::default_threads;
 use super::gen_cmd::{ScenarioArg, WorkloadArgs};
 use super::plot::draw_latency_curves;
-use super::run::{Target, execute};
+use super::run::{Target, execute, write_in_order};
 use super::summary::{RunReport, spinner};
 
 /// Arguments of `riskpipe demo`.
@@ -66,23 +65,22 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     write_tape(&dir.join("prices.csv"), &w.tape_rows)?;
     let load = started.elapsed();
 
-    // The run, exactly as `riskpipe run --backend sim --verify` does it.
+    // The run, exactly as `riskpipe run --backend sim --verify` does it: the integrity shadow
+    // checks each chunk the card acknowledges against the CPU reference.
     let clock_hz = u64::from(args.clock_mhz) * 1_000_000;
     let target = Target::Sim {
         clock_hz,
         geometry: sim_card::geometry_for(&w.book, warn_bps),
     };
-    let progress = spinner("running the crash on the simulated card".into());
-    let outcome = execute(&target, &w.book, &w.tape, warn_bps)?;
+    let progress = spinner(
+        "running the crash on the simulated card, the CPU reference checking beside it".into(),
+    );
+    let outcome = execute(&target, &w.book, &w.tape, warn_bps, true)?;
     progress.finish_and_clear();
     let cycles = outcome
         .cycles
         .as_deref()
         .context("the simulated card gave no cycle stamps")?;
-    let progress = spinner("integrity shadow: the CPU reference beside the card".into());
-    let verified = shadow::verify(&w.book, &w.tape, warn_bps, &outcome.flags);
-    progress.finish_and_clear();
-    verified.map_err(|mismatch| anyhow::anyhow!("integrity shadow: {mismatch}"))?;
 
     let progress = spinner("planning the liquidations".into());
     let planner = PlannerConfig {
@@ -93,19 +91,19 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     let plans = plan_flags(&w.book, &w.tape, &outcome.flags, &planner)?;
     let mut totals = PlanTotals::new(&planner);
+    for p in &plans {
+        totals.add(p);
+    }
+    // The files exactly as `riskpipe run` writes them (the command printed at the end).
     let destinations = Destinations {
+        flags: Some(dir.join("flags.csv")),
         orders: Some(dir.join("orders.csv")),
         plans: Some(dir.join("plans.csv")),
         ..Destinations::default()
     };
-    let mut outputs = Outputs::open(&destinations, RecordFormat::Csv, false)?;
-    for p in &plans {
-        totals.add(p);
-        outputs.plan(p, &w.book)?;
-    }
-    outputs
-        .flush()
-        .context("cannot write the plans and orders")?;
+    let mut outputs = Outputs::open(&destinations, RecordFormat::Csv, true)?;
+    write_in_order(&mut outputs, &w.book, &outcome, &plans, &[])
+        .context("cannot write the flags, plans and orders")?;
     progress.finish_and_clear();
 
     let mut report = RunReport::new(
@@ -162,9 +160,6 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     println!();
     print_table(&w, Some(&cpu), Some(&sim));
 
-    let flags_path = dir.join("flags.csv");
-    write_flags_file(&flags_path, &outcome.flags, None)
-        .with_context(|| format!("cannot write {}", flags_path.display()))?;
     let plot = dir.join("latency.png");
     let drawn = draw_latency_curves(&plot, &plot_title(&w), &[cpu_curve(&cpu), sim_curve(&sim)]);
     let plot_note = match drawn {
@@ -176,13 +171,40 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     println!();
     println!(
-        "files     {}/ (book, prices.csv, flags.csv, plans.csv, orders.csv{plot_note}); rerun \
-         with:\n          riskpipe run --backend sim --verify --book {0} --prices \
-         {0}/prices.csv --out flags.csv --orders orders.csv",
-        dir.display()
+        "files     {}/ (book, prices.csv, flags.csv, plans.csv, orders.csv{plot_note}); \
+         reproduce flags.csv, plans.csv and orders.csv with:\n          {}",
+        dir.display(),
+        rerun_command(dir, args.clock_mhz)
     );
     println!("total     {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The `riskpipe run` command that writes the demo's flags, plans and orders in `dir` again,
+/// byte for byte, for a card clocked at `clock_mhz` (cycle stamps count its clocks), as one
+/// shell command line.
+fn rerun_command(dir: &Path, clock_mhz: u32) -> String {
+    let file = |name: &str| shell_word(&dir.join(name).display().to_string());
+    format!(
+        "riskpipe run --backend sim --verify --clock-mhz {clock_mhz} --book {} --prices {} \
+         --out {} --plans {} --orders {}",
+        shell_word(&dir.display().to_string()),
+        file("prices.csv"),
+        file("flags.csv"),
+        file("plans.csv"),
+        file("orders.csv"),
+    )
+}
+
+/// `text` as one word of a POSIX shell: as it is when it holds nothing the shell would read,
+/// else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./:=@%+-,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// The first liquidations of the crash, with the card's cycle stamp of each.

@@ -1,5 +1,6 @@
 //! `riskpipe run`: a price feed against a book; flags, liquidation orders and guard events out.
 
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -8,9 +9,10 @@ use clap::{Args, ValueEnum};
 use riskpipe::book::{Book, load_book};
 use riskpipe::device::run_on_card;
 use riskpipe::engine::Engine;
+use riskpipe::error::InputError;
 use riskpipe::feed::guards::{GuardConfig, GuardEvent};
 use riskpipe::feed::ticks::OffTick;
-use riskpipe::feed::{FeedRun, read_feed_file};
+use riskpipe::feed::{FeedRun, Format, check_options, read_feed_file};
 use riskpipe::flags::Flag;
 use riskpipe::live::{LiveEngine, LiveError, run_live};
 use riskpipe::oracle;
@@ -172,8 +174,9 @@ pub struct RunArgs {
     /// Clock of the simulated card's engine, in MHz.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=2_000))]
     clock_mhz: u32,
-    /// Integrity shadow: run the CPU reference beside the card and stop with a report at the
-    /// first flag that differs (device backends).
+    /// Integrity shadow: run the CPU reference beside the card, checking each chunk of updates
+    /// as the card acknowledges it, and stop with a report at the first flag that differs,
+    /// sending the card nothing more and writing nothing (device backends).
     #[arg(long)]
     verify: bool,
 }
@@ -266,11 +269,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             device: args.device.clone(),
         },
     };
-    let outcome = execute(&target, &book, &tape, args.warn_bps)?;
-    if args.verify {
-        shadow::verify(&book, &tape, args.warn_bps, &outcome.flags)
-            .map_err(|mismatch| anyhow::anyhow!("--verify: {mismatch}; nothing was written"))?;
-    }
+    let outcome = execute(&target, &book, &tape, args.warn_bps, args.verify)?;
     if let Some(failover) = &outcome.failover {
         eprintln!(
             "riskpipe: warning: failover to the CPU reference after {} acknowledged updates \
@@ -324,7 +323,7 @@ fn print_report(report: &RunReport, json: bool, records_on_stdout: bool) -> anyh
 
 /// Writes a whole run's records in the order they happened: for each update, its guard
 /// events, then its flags, each `LIQUIDATE` flag followed by its plan and orders.
-fn write_in_order(
+pub(super) fn write_in_order(
     outputs: &mut Outputs,
     book: &Book,
     outcome: &Outcome,
@@ -367,11 +366,31 @@ fn run_stdin(
         ),
     };
     let load = started.elapsed();
+    // The first non-blank line tells the format: wait for it, so that options that do not
+    // apply to it are refused before anything is written.
+    let mut stdin = std::io::stdin().lock();
+    let mut head = Vec::new();
+    loop {
+        let start = head.len();
+        let read = stdin.read_until(b'\n', &mut head).map_err(|e| {
+            let line = head.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+            InputError::new("stdin", line, "line", format!("cannot read: {e}"))
+        })?;
+        if read == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&head[start..]);
+        let line = line.trim_start_matches('\u{feff}');
+        if !line.trim().is_empty() {
+            check_options(Format::of_first_line(line), "stdin", &args.guard_config())?;
+            break;
+        }
+    }
+    let input = std::io::Cursor::new(head).chain(stdin);
     let mut outputs = Outputs::open(destinations, args.record_format(), false)?;
-    let stdin = std::io::stdin().lock();
     let live = run_live(
         "stdin",
-        stdin,
+        input,
         book,
         args.warn_bps,
         engine,
@@ -444,12 +463,15 @@ pub struct Outcome {
     pub failover: Option<Failover>,
 }
 
-/// Runs `tape` on `target`.
+/// Runs `tape` on `target`; with `verify` (device targets), the CPU reference checks every
+/// chunk the card acknowledges and the run stops with an error at the first flag that
+/// differs.
 pub fn execute(
     target: &Target,
     book: &Book,
     tape: &[PriceUpdate],
     warn_bps: u32,
+    verify: bool,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let (flags, position_updates, wall) = match target {
@@ -469,7 +491,9 @@ pub fn execute(
         Target::Sim { clock_hz, geometry } => {
             let config = CardConfig::default();
             let sim = sim_card::fast_card(*geometry, *clock_hz, config.dma_words());
-            return on_card(sim, config, book, tape, warn_bps, *clock_hz, started);
+            return on_card(
+                sim, config, book, tape, warn_bps, *clock_hz, verify, started,
+            );
         }
         Target::Rtl { clock_hz } => {
             let timing = Timing {
@@ -483,13 +507,15 @@ pub fn execute(
                 Faults::default(),
                 config.dma_words(),
             );
-            return on_card(sim, config, book, tape, warn_bps, *clock_hz, started);
+            return on_card(
+                sim, config, book, tape, warn_bps, *clock_hz, verify, started,
+            );
         }
         Target::Vfio { device } => {
             let config = CardConfig::default();
             let backend = VfioBackend::open(device, config.dma_words() * 8)
                 .with_context(|| format!("cannot open the card at {device}"))?;
-            return on_card(backend, config, book, tape, warn_bps, 0, started);
+            return on_card(backend, config, book, tape, warn_bps, 0, verify, started);
         }
     };
     Ok(Outcome {
@@ -502,7 +528,9 @@ pub fn execute(
     })
 }
 
-/// Runs the book and tape on the card behind `backend`.
+/// Runs the book and tape on the card behind `backend` (checked chunk by chunk against the
+/// CPU reference with `verify`).
+#[allow(clippy::too_many_arguments)] // the run's parts, each needed once
 fn on_card<B: riskpipe_driver::backend::Backend>(
     backend: B,
     config: CardConfig,
@@ -510,10 +538,22 @@ fn on_card<B: riskpipe_driver::backend::Backend>(
     tape: &[PriceUpdate],
     warn_bps: u32,
     clock_hz: u64,
+    verify: bool,
     started: Instant,
 ) -> anyhow::Result<Outcome> {
     let mut card = Card::open(backend, config)?;
-    let run = run_on_card(&mut card, book, tape, warn_bps)?;
+    let run = if verify {
+        match shadow::run_verified(&mut card, book, tape, warn_bps)? {
+            Ok(run) => run,
+            Err(divergence) => {
+                // The card is healthy, only wrong: leave it stopped.
+                let _ = card.close();
+                anyhow::bail!("integrity shadow (--verify): {divergence}; nothing was written");
+            }
+        }
+    } else {
+        run_on_card(&mut card, book, tape, warn_bps)?
+    };
     if run.failure.is_none() {
         card.close()?;
     }

@@ -27,7 +27,7 @@ use crate::error::InputError;
 pub const EVENT_TYPE: &str = "markPriceUpdate";
 
 /// One mark-price update of a book instrument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarkUpdate {
     /// Instrument index in the book.
     pub instrument: u32,
@@ -35,6 +35,8 @@ pub struct MarkUpdate {
     pub price: u32,
     /// The decimal price was not a whole number of ticks.
     pub off_tick: bool,
+    /// The mark price `p` exactly as the message gave it.
+    pub decimal: String,
     /// Event time `E` in ms.
     pub time_ms: u64,
 }
@@ -260,6 +262,7 @@ impl<'b> Decoder<'b> {
             instrument,
             price,
             off_tick: ticks.rounded,
+            decimal: text.to_string(),
             time_ms,
         }))
     }

@@ -20,7 +20,7 @@
 //!    update is refused too and the instrument goes stale, which is reported.
 //! 5. **Staleness** (`stale_ms`, `stale_updates`). After each update, every instrument whose
 //!    last accepted price is older than the set age is reported stale, once, until it gets a
-//!    price again. Age is measured on the feed's own clock, so that a recorded feed replays
+//!    price again (with both ages set, by whichever it passes first). Age is measured on the feed's own clock, so that a recorded feed replays
 //!    the same way: in event-time ms since the newest `E` seen (`stale_ms`), or in updates
 //!    accepted since (`stale_updates`). An instrument that never got a price is as old as the
 //!    feed's first update.
@@ -123,8 +123,13 @@ pub struct GuardEvent {
     pub instrument_id: u32,
     /// Its symbol.
     pub symbol: String,
-    /// Price in ticks: the refused one, or for `stale` the last accepted one.
+    /// Price in ticks: the refused one (for `off_tick`, the nearest tick), or for `stale`
+    /// the last accepted one.
     pub price: u32,
+    /// The price exactly as the feed gave it, when it came as a decimal (a Binance `p`
+    /// string): for `off_tick`, the refused price itself. None for tape rows and `stale`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decimal_price: Option<String>,
     /// What happened, in words with the numbers.
     pub detail: String,
 }
@@ -256,6 +261,9 @@ pub struct Guards<'b> {
     rounded: u64,
     stale_ms: Option<StaleWatch>,
     stale_updates: Option<StaleWatch>,
+    /// Instruments reported stale (by either age) since their last accepted price: each is
+    /// reported once, whichever age it passes first.
+    reported_stale: Vec<bool>,
     counts: GuardCounts,
     examples: Vec<GuardEvent>,
 }
@@ -278,6 +286,7 @@ impl<'b> Guards<'b> {
             rounded: 0,
             stale_ms: config.stale_ms.map(|age| StaleWatch::new(age, n)),
             stale_updates,
+            reported_stale: vec![false; n],
             counts: GuardCounts::default(),
             examples: Vec::new(),
             config,
@@ -287,8 +296,19 @@ impl<'b> Guards<'b> {
     /// Passes `o` through every guard: the update to apply, or None if a guard refused it.
     /// Every guard that fired is appended to `events`.
     pub fn admit(&mut self, o: &Observed, events: &mut Vec<GuardEvent>) -> Option<PriceUpdate> {
+        self.admit_decimal(o, None, events)
+    }
+
+    /// [`Guards::admit`] for an update whose price came as the decimal `decimal` (before its
+    /// conversion to the ticks in `o`), which the events about it carry.
+    pub fn admit_decimal(
+        &mut self,
+        o: &Observed,
+        decimal: Option<&str>,
+        events: &mut Vec<GuardEvent>,
+    ) -> Option<PriceUpdate> {
         let first_event = events.len();
-        let admitted = self.check(o, events);
+        let admitted = self.check(o, decimal, events);
         if let Some(t) = o.time_ms {
             if let (None, Some(watch)) = (self.clock_ms, &mut self.stale_ms) {
                 watch.start(t);
@@ -299,6 +319,7 @@ impl<'b> Guards<'b> {
             self.accepted += 1;
             self.rounded += u64::from(o.off_tick);
             self.last_price[update.instrument as usize] = update.price;
+            self.reported_stale[update.instrument as usize] = false;
             if let (Some(watch), Some(t)) = (&mut self.stale_ms, o.time_ms) {
                 watch.refresh(update.instrument, t);
             }
@@ -318,7 +339,12 @@ impl<'b> Guards<'b> {
     }
 
     /// The ordering, gap, off-tick and band rules.
-    fn check(&mut self, o: &Observed, events: &mut Vec<GuardEvent>) -> Option<PriceUpdate> {
+    fn check(
+        &mut self,
+        o: &Observed,
+        decimal: Option<&str>,
+        events: &mut Vec<GuardEvent>,
+    ) -> Option<PriceUpdate> {
         let i = o.instrument as usize;
         match o.time_ms {
             Some(t) => {
@@ -332,7 +358,7 @@ impl<'b> Guards<'b> {
                         let detail = format!(
                             "event time {t} ms is {what} the newest seen for this symbol ({last} ms)"
                         );
-                        events.push(self.event(guard, o, detail));
+                        events.push(self.event(guard, o, decimal, detail));
                         return None;
                     }
                     if let Some(gap) = self.config.gap_ms.filter(|&g| t - last > g) {
@@ -340,7 +366,7 @@ impl<'b> Guards<'b> {
                             "{} ms since this symbol's previous update (more than {gap} ms)",
                             t - last
                         );
-                        events.push(self.event(GuardKind::Gap, o, detail));
+                        events.push(self.event(GuardKind::Gap, o, decimal, detail));
                     }
                 }
                 self.last_time[i] = Some(t);
@@ -355,7 +381,7 @@ impl<'b> Guards<'b> {
                         };
                         let detail =
                             format!("seq {} does not follow the newest seen ({last})", o.seq);
-                        events.push(self.event(guard, o, detail));
+                        events.push(self.event(guard, o, decimal, detail));
                         return None;
                     }
                     if o.seq - last > 1 {
@@ -366,7 +392,7 @@ impl<'b> Guards<'b> {
                             o.seq,
                             if missing == 1 { "" } else { "s" }
                         );
-                        events.push(self.event(GuardKind::Gap, o, detail));
+                        events.push(self.event(GuardKind::Gap, o, decimal, detail));
                     }
                 }
                 self.last_seq = Some(o.seq);
@@ -377,7 +403,7 @@ impl<'b> Guards<'b> {
                 "the price is not a whole number of ticks of {} (nearest: {} ticks)",
                 self.book.instruments[i].tick_size, o.price
             );
-            events.push(self.event(GuardKind::OffTick, o, detail));
+            events.push(self.event(GuardKind::OffTick, o, decimal, detail));
             return None;
         }
         if let Some(band) = self.config.band_bps {
@@ -393,7 +419,7 @@ impl<'b> Guards<'b> {
                     band / 100,
                     band % 100
                 );
-                events.push(self.event(GuardKind::PriceBand, o, detail));
+                events.push(self.event(GuardKind::PriceBand, o, decimal, detail));
                 return None;
             }
         }
@@ -404,11 +430,14 @@ impl<'b> Guards<'b> {
         })
     }
 
-    /// Reports the instruments that went stale with the update `o`.
+    /// Reports the instruments that went stale with the update `o`: once each, by the first
+    /// age it passes, until it gets a price again.
     fn report_stale(&mut self, o: &Observed, events: &mut Vec<GuardEvent>) {
         let mut expired = Vec::new();
         if let (Some(watch), Some(now)) = (&mut self.stale_ms, self.clock_ms) {
             watch.expired(now, &mut expired);
+            expired
+                .retain(|&(i, _)| !std::mem::replace(&mut self.reported_stale[i as usize], true));
             for (i, age) in std::mem::take(&mut expired) {
                 let detail = format!(
                     "no accepted price for {age} ms of event time (more than {} ms)",
@@ -419,6 +448,8 @@ impl<'b> Guards<'b> {
         }
         if let Some(watch) = &mut self.stale_updates {
             watch.expired(self.accepted, &mut expired);
+            expired
+                .retain(|&(i, _)| !std::mem::replace(&mut self.reported_stale[i as usize], true));
             for (i, age) in std::mem::take(&mut expired) {
                 let detail = format!(
                     "no accepted price in the last {age} updates (more than {})",
@@ -439,12 +470,19 @@ impl<'b> Guards<'b> {
             instrument_id: instrument.id,
             symbol: instrument.symbol.clone(),
             price: self.last_price[i as usize],
+            decimal_price: None,
             detail,
         }
     }
 
-    /// An event of `guard` about the update `o` itself.
-    fn event(&self, guard: GuardKind, o: &Observed, detail: String) -> GuardEvent {
+    /// An event of `guard` about the update `o` itself, whose price came as `decimal`.
+    fn event(
+        &self,
+        guard: GuardKind,
+        o: &Observed,
+        decimal: Option<&str>,
+        detail: String,
+    ) -> GuardEvent {
         let instrument = &self.book.instruments[o.instrument as usize];
         GuardEvent {
             guard,
@@ -453,6 +491,7 @@ impl<'b> Guards<'b> {
             instrument_id: instrument.id,
             symbol: instrument.symbol.clone(),
             price: o.price,
+            decimal_price: decimal.map(str::to_string),
             detail,
         }
     }

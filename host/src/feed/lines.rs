@@ -5,7 +5,11 @@ use std::io::BufRead;
 
 use crate::error::InputError;
 
-/// The lines of one input, numbered from 1, without their `\n` or `\r\n`.
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The lines of one input, numbered from 1, without their `\n` or `\r\n`, and without a
+/// UTF-8 byte order mark before the first.
 pub struct Lines<R: BufRead> {
     name: String,
     input: R,
@@ -54,6 +58,10 @@ impl<R: BufRead> Lines<R> {
             return Ok(None);
         }
         self.line += 1;
+        if self.line == 1 && self.buf.starts_with(BOM) {
+            // A byte order mark some editors put before the first line: not part of it.
+            self.buf.drain(..BOM.len());
+        }
         let mut end = self.buf.len();
         if self.buf[..end].ends_with(b"\n") {
             end -= 1;
@@ -98,6 +106,15 @@ mod tests {
             expected.map(|(n, t)| (n, t.to_string())).to_vec(),
             "{seen:?}"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_skipped() {
+        let mut lines = Lines::new("t", &b"\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBFx\n"[..]);
+        lines.next_line().unwrap();
+        assert_eq!(lines.current(), "{\"a\":1}");
+        lines.next_line().unwrap();
+        assert_eq!(lines.current(), "\u{feff}x", "only before the first line");
     }
 
     #[test]

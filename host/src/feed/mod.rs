@@ -29,7 +29,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::book::Book;
-use crate::error::InputError;
+use crate::error::{InputError, UsageError};
 use binance::{Decoder, MarkUpdate};
 use guards::{GuardConfig, GuardCounts, GuardEvent, Guards, Observed};
 use lines::Lines;
@@ -49,9 +49,14 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format whose first non-blank line is `line`.
+    /// The format whose first non-blank line is `line` (a byte order mark before it aside).
     pub fn of_first_line(line: &str) -> Format {
-        match line.trim_start().as_bytes().first() {
+        match line
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .as_bytes()
+            .first()
+        {
             Some(b'{' | b'[') => Format::Binance,
             _ => Format::Tape,
         }
@@ -92,14 +97,49 @@ pub struct FeedRun {
     pub report: FeedReport,
 }
 
-/// Reads the feed file at `path` whole, through the guards set by `config`.
-pub fn read_feed_file(
-    path: &Path,
-    book: &Book,
-    config: GuardConfig,
-) -> Result<FeedRun, InputError> {
+/// Refuses guard options that would do nothing on a feed of `format` (called `source`): a CSV
+/// tape carries no event time (`--stale-ms`, `--gap-ms`) and its prices are whole ticks
+/// (`--off-tick refuse`).
+pub fn check_options(format: Format, source: &str, config: &GuardConfig) -> Result<(), UsageError> {
+    if format != Format::Tape {
+        return Ok(());
+    }
+    let mut why = Vec::new();
+    if config.stale_ms.is_some() {
+        why.push(
+            "--stale-ms ages prices in event time, which a CSV tape does not carry (age them \
+             in updates with --stale-updates)",
+        );
+    }
+    if config.gap_ms.is_some() {
+        why.push(
+            "--gap-ms measures gaps in event time, which a CSV tape does not carry (a tape's \
+             gaps in seq are always counted)",
+        );
+    }
+    if config.off_tick == OffTick::Refuse {
+        why.push(
+            "--off-tick refuse refuses decimal prices off the tick grid, and a CSV tape's \
+             prices are whole ticks",
+        );
+    }
+    if why.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "{source} is a CSV tape: {}",
+        why.join("; ")
+    )))
+}
+
+/// Reads the feed file at `path` whole, through the guards set by `config`. Fails with an
+/// [`InputError`] on bad input, or a [`UsageError`] for options that do not apply to its
+/// format ([`check_options`]).
+pub fn read_feed_file(path: &Path, book: &Book, config: GuardConfig) -> anyhow::Result<FeedRun> {
     let source = path.display().to_string();
-    match first_line_format(path) {
+    let format = first_line_format(path);
+    check_options(format, &source, &config)?;
+    match format {
         Format::Tape => {
             // A tape file keeps its own reader: whole-file checks, csv quoting, exact lines.
             let rows = read_tape(path, book)?;
@@ -299,7 +339,10 @@ impl<'b, R: BufRead> LiveFeed<'b, R> {
                 time_ms: Some(u.time_ms),
                 off_tick: u.off_tick,
             };
-            updates.extend(self.guards.admit(&observed, events));
+            updates.extend(
+                self.guards
+                    .admit_decimal(&observed, Some(&u.decimal), events),
+            );
         }
         Ok(true)
     }

@@ -1,9 +1,13 @@
 //! The CSV tape read line by line, for a live stream: the same header and row rules as a tape
 //! file (`tape.rs`), except that a `seq` that does not increase is left to the ordering guard
 //! (skipped and reported) instead of refusing the whole input, which a stream cannot be.
+//!
+//! Each line is parsed by the csv crate as the file reader parses a file (quoted fields,
+//! doubled quotes, surrounding spaces trimmed), one record per line: a quoted field cannot run
+//! on to the next line of a stream.
 
 use crate::book::Book;
-use crate::csv_table::FieldInt;
+use crate::csv_table::{FieldInt, csv_message};
 use crate::error::InputError;
 
 use super::tape::{PRICE_COLUMNS, instrument_and_price};
@@ -30,7 +34,8 @@ impl TapeLayout {
     /// Reads the header line `text` (line `line` of `file`): exactly the tape's columns, in any
     /// order.
     pub fn from_header(file: &str, line: u64, text: &str) -> Result<TapeLayout, InputError> {
-        let header: Vec<&str> = text.split(',').map(str::trim).collect();
+        let record = record(file, line, text)?;
+        let header: Vec<&str> = record.iter().collect();
         let expected = PRICE_COLUMNS.join(",");
         for (i, name) in header.iter().enumerate() {
             if !PRICE_COLUMNS.contains(name) {
@@ -75,7 +80,8 @@ impl TapeLayout {
         line: u64,
         text: &str,
     ) -> Result<TapeRow, InputError> {
-        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+        let record = record(file, line, text)?;
+        let fields: Vec<&str> = record.iter().collect();
         if fields.len() != self.width {
             return Err(InputError::new(
                 file,
@@ -108,6 +114,41 @@ impl TapeLayout {
             price,
         })
     }
+}
+
+/// The line `text` (line `line` of `file`) as one CSV record, read as the csv crate reads a
+/// tape file.
+fn record(file: &str, line: u64, text: &str) -> Result<csv::StringRecord, InputError> {
+    let error = |message: String| InputError::new(file, line, "record", message);
+    // Quotes come in pairs (an opening and a closing one, or a doubled one inside a field):
+    // an odd count leaves a field open at the end of the line.
+    if text.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
+        return Err(error(
+            "a quoted field is not closed on its line (each record of a live tape is one line)"
+                .to_string(),
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => return Err(error("the record is empty".to_string())),
+        Err(e) => return Err(error(csv_message(&e))),
+    }
+    // A carriage return inside the line would have ended the record there.
+    if reader
+        .read_record(&mut csv::StringRecord::new())
+        .map_or(true, |more| more)
+    {
+        return Err(error(
+            "the line holds a carriage return: a record is one line".to_string(),
+        ));
+    }
+    Ok(record)
 }
 
 /// `text` as an integer of type `T`, or the message a tape file gives for it.

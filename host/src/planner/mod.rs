@@ -229,11 +229,9 @@ pub struct PlanTotals {
     pub target_bps: u32,
     /// Penalty rate, in ppm.
     pub penalty_ppm: u32,
-    /// Largest child order, in lots (absent: no limit).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Largest child order, in lots (`null` in JSON: no limit).
     pub max_order_lots: Option<u64>,
-    /// Largest child order, in notional (absent: no limit).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Largest child order, in notional (`null` in JSON: no limit).
     pub max_order_notional: Option<u64>,
     /// Plans made (one per `LIQUIDATE` flag).
     pub plans: u64,

@@ -205,3 +205,51 @@ pub fn binance_lines(dir: &Path, suffix: &str) -> (Vec<String>, u64) {
     }
     (lines, foreign)
 }
+
+/// A small book: BTCUSDT (tick 0.1, mark 50,000.0) and ETHUSDT (tick 0.01, mark 2,500.00).
+/// Account 20, long 1 BTC lot from 51,000.0, goes MARGIN_CALL then LIQUIDATE as BTC falls
+/// to 46,200.0 and 45,500.0.
+pub fn small_book() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "instruments.csv",
+            "instrument_id,symbol,tick_size,value_per_lot_tick,max_price,mark_price\n\
+             1,BTCUSDT,0.1,100,1000000,500000\n\
+             2,ETHUSDT,0.01,10,500000,250000\n",
+        ),
+        (
+            "brackets.csv",
+            "instrument_id,notional_floor,mmr_ppm\n1,0,4000\n1,50000000000,5000\n\
+             1,250000000000,10000\n2,0,5000\n2,10000000000,10000\n",
+        ),
+        (
+            "accounts.csv",
+            "account_id,collateral\n10,1000000000\n20,5000000\n30,-430000\n",
+        ),
+        (
+            "positions.csv",
+            "account_id,instrument_id,qty,entry_price\n10,1,2,480000\n10,2,-30,260000\n\
+             20,1,1,510000\n30,2,5,240000\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+/// A good Binance feed for [`small_book`]: six updates that move both accounts.
+pub fn small_feed() -> Vec<String> {
+    [
+        ("BTCUSDT", 1_000, "49000.0"),
+        ("ETHUSDT", 2_000, "2550.00"),
+        ("BTCUSDT", 3_000, "46200.0"),
+        ("BTCUSDT", 4_000, "45500.0"),
+        ("ETHUSDT", 5_000, "2600.00"),
+        ("BTCUSDT", 6_000, "48000.0"),
+    ]
+    .iter()
+    .map(|(s, t, p)| mark_update(s, *t, p))
+    .collect()
+}
