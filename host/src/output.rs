@@ -176,6 +176,9 @@ struct FileIdentity {
     path: PathBuf,
     /// (device, inode) of an existing file.
     inode: Option<(u64, u64)>,
+    /// A device or pipe (such as `/dev/null`), which several outputs may share: it holds no
+    /// file for one output to overwrite another's.
+    shareable: bool,
 }
 
 impl FileIdentity {
@@ -187,6 +190,7 @@ impl FileIdentity {
         };
         #[cfg(not(unix))]
         let inode = None;
+        let shareable = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
         let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| {
             // Not there yet (or a link to something not there yet): where it would be created.
             let target = follow_links(path);
@@ -202,11 +206,13 @@ impl FileIdentity {
         FileIdentity {
             path: resolved,
             inode,
+            shareable,
         }
     }
 
     fn same_as(&self, other: &FileIdentity) -> bool {
-        self.path == other.path || (self.inode.is_some() && self.inode == other.inode)
+        !(self.shareable && other.shareable)
+            && (self.path == other.path || (self.inode.is_some() && self.inode == other.inode))
     }
 }
 

@@ -254,6 +254,25 @@ fn outputs_are_created_all_or_nothing() {
         None,
     );
     ok(&out, "--out /dev/null");
+    // So may several outputs at once: a device holds no file one could overwrite.
+    let out = riskpipe_in(
+        d,
+        &[
+            "run",
+            "--book",
+            ".",
+            "--prices",
+            "feed.jsonl",
+            "--out",
+            "/dev/null",
+            "--orders",
+            "/dev/null",
+            "--plans",
+            "/dev/null",
+        ],
+        None,
+    );
+    ok(&out, "--out, --orders and --plans all /dev/null");
 }
 
 #[test]
