@@ -572,7 +572,6 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  set_range_ok$clock;
     
     // Local signals
-    reg  [63:0] in_w0;
     reg  [63:0] in_w1;
     reg  [63:0] in_w2;
     reg  [63:0] in_w3;
@@ -1488,13 +1487,12 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         floors$read_address = ((instrument) & 8'hff);
         rates$read_address = ((instrument) & 8'hff);
         maints$read_address = ((instrument) & 8'hff);
-        in_w0 = s_cmd_tdata[(32'h0)+:(64)];
         in_w1 = s_cmd_tdata[(32'h40)+:(64)];
         in_w2 = s_cmd_tdata[(32'h80)+:(64)];
         in_w3 = s_cmd_tdata[(32'hc0)+:(64)];
-        in_opcode = in_w0[(32'h0)+:(8)];
-        in_lane = in_w0[(32'h8)+:(8)];
-        in_index = in_w0[(32'h20)+:(32)];
+        in_opcode = s_cmd_tdata[(32'h0)+:(8)];
+        in_lane = s_cmd_tdata[(32'h8)+:(8)];
+        in_index = s_cmd_tdata[(32'h20)+:(32)];
         in_lane_fits = in_lane < lane_count;
         in_w2_in_range = (in_w2 <= 64'h4000000000000000) | (in_w2 >= 64'hc000000000000000);
         in_w3_in_range = (in_w3 <= 64'h4000000000000000) | (in_w3 >= 64'hc000000000000000);

@@ -155,7 +155,6 @@ pub struct MarginEngine<const L: usize, const A: usize, const P: usize, const I:
     set_range_ok: DFF<Bit>,
 
     // The incoming beat (IDLE).
-    in_w0: Signal<Local, Bits<64>>,
     in_w1: Signal<Local, Bits<64>>,
     in_w2: Signal<Local, Bits<64>>,
     in_w3: Signal<Local, Bits<64>>,
@@ -304,7 +303,6 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Default
             set_account_ok: Default::default(),
             set_position_ok: Default::default(),
             set_range_ok: Default::default(),
-            in_w0: Default::default(),
             in_w1: Default::default(),
             in_w2: Default::default(),
             in_w3: Default::default(),
@@ -495,13 +493,12 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
         self.maints.read_address.next = bit_cast::<I, 16>(self.instrument.val());
 
         // The incoming beat's fields, for the checks registered with it (taken in IDLE below).
-        self.in_w0.next = self.s_cmd_tdata.val().get_bits::<64>(0);
         self.in_w1.next = self.s_cmd_tdata.val().get_bits::<64>(64);
         self.in_w2.next = self.s_cmd_tdata.val().get_bits::<64>(128);
         self.in_w3.next = self.s_cmd_tdata.val().get_bits::<64>(192);
-        self.in_opcode.next = self.in_w0.val().get_bits::<8>(0);
-        self.in_lane.next = self.in_w0.val().get_bits::<8>(8);
-        self.in_index.next = self.in_w0.val().get_bits::<32>(32);
+        self.in_opcode.next = self.s_cmd_tdata.val().get_bits::<8>(0);
+        self.in_lane.next = self.s_cmd_tdata.val().get_bits::<8>(8);
+        self.in_index.next = self.s_cmd_tdata.val().get_bits::<32>(32);
         self.in_lane_fits.next = self.in_lane.val() < self.lane_count.val();
         // Signed values must lie in −2^62..=2^62, floors and maintenance amounts below 2^82.
         self.in_w2_in_range.next = (self.in_w2.val() <= 0x4000_0000_0000_0000_u64)
