@@ -492,19 +492,102 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     reg  [7:0] flag_turn$d;
     wire  [7:0] flag_turn$q;
     reg  flag_turn$clock;
+    reg  is_price$d;
+    wire  is_price$q;
+    reg  is_price$clock;
+    reg  is_change$d;
+    wire  is_change$q;
+    reg  is_change$clock;
+    reg  is_adjust$d;
+    wire  is_adjust$q;
+    reg  is_adjust$clock;
+    reg  is_scan$d;
+    wire  is_scan$q;
+    reg  is_scan$clock;
+    reg  is_set_instrument$d;
+    wire  is_set_instrument$q;
+    reg  is_set_instrument$clock;
+    reg  is_set_tier$d;
+    wire  is_set_tier$q;
+    reg  is_set_tier$clock;
+    reg  is_set_account$d;
+    wire  is_set_account$q;
+    reg  is_set_account$clock;
+    reg  is_set_position$d;
+    wire  is_set_position$q;
+    reg  is_set_position$clock;
+    reg  is_set_range$d;
+    wire  is_set_range$q;
+    reg  is_set_range$clock;
+    reg  lane_hit$0$d;
+    wire  lane_hit$0$q;
+    reg  lane_hit$0$clock;
+    reg  lane_hit$1$d;
+    wire  lane_hit$1$q;
+    reg  lane_hit$1$clock;
+    reg  lane_hit$2$d;
+    wire  lane_hit$2$q;
+    reg  lane_hit$2$clock;
+    reg  lane_hit$3$d;
+    wire  lane_hit$3$q;
+    reg  lane_hit$3$clock;
+    reg  lane_hit$4$d;
+    wire  lane_hit$4$q;
+    reg  lane_hit$4$clock;
+    reg  lane_hit$5$d;
+    wire  lane_hit$5$q;
+    reg  lane_hit$5$clock;
+    reg  lane_hit$6$d;
+    wire  lane_hit$6$q;
+    reg  lane_hit$6$clock;
+    reg  lane_hit$7$d;
+    wire  lane_hit$7$q;
+    reg  lane_hit$7$clock;
+    reg  instrument_fits$d;
+    wire  instrument_fits$q;
+    reg  instrument_fits$clock;
+    reg  price_fields_ok$d;
+    wire  price_fields_ok$q;
+    reg  price_fields_ok$clock;
+    reg  change_fields_ok$d;
+    wire  change_fields_ok$q;
+    reg  change_fields_ok$clock;
+    reg  adjust_fields_ok$d;
+    wire  adjust_fields_ok$q;
+    reg  adjust_fields_ok$clock;
+    reg  set_instrument_ok$d;
+    wire  set_instrument_ok$q;
+    reg  set_instrument_ok$clock;
+    reg  set_tier_ok$d;
+    wire  set_tier_ok$q;
+    reg  set_tier_ok$clock;
+    reg  set_account_ok$d;
+    wire  set_account_ok$q;
+    reg  set_account_ok$clock;
+    reg  set_position_ok$d;
+    wire  set_position_ok$q;
+    reg  set_position_ok$clock;
+    reg  set_range_ok$d;
+    wire  set_range_ok$q;
+    reg  set_range_ok$clock;
     
     // Local signals
+    reg  [63:0] in_w1;
+    reg  [63:0] in_w2;
+    reg  [63:0] in_w3;
+    reg  [7:0] in_opcode;
+    reg  [7:0] in_lane;
+    reg  [31:0] in_index;
+    reg  in_lane_fits;
+    reg  in_w2_in_range;
+    reg  in_w3_in_range;
     reg  [7:0] opcode;
     reg  [7:0] lane;
     reg  [15:0] instrument;
     reg  [31:0] index;
-    reg  instrument_fits;
     reg  instrument_loaded;
-    reg  lane_fits;
     reg  [63:0] target_run;
     reg  [31:0] target_accounts;
-    reg  w2_in_range;
-    reg  w3_in_range;
     reg  [31:0] new_price;
     reg  [31:0] max_price;
     reg  [31:0] mark_price;
@@ -1070,6 +1153,136 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         .q(flag_turn$q),
         .clock(flag_turn$clock)
     );
+    top$is_price is_price(
+        .d(is_price$d),
+        .q(is_price$q),
+        .clock(is_price$clock)
+    );
+    top$is_change is_change(
+        .d(is_change$d),
+        .q(is_change$q),
+        .clock(is_change$clock)
+    );
+    top$is_adjust is_adjust(
+        .d(is_adjust$d),
+        .q(is_adjust$q),
+        .clock(is_adjust$clock)
+    );
+    top$is_scan is_scan(
+        .d(is_scan$d),
+        .q(is_scan$q),
+        .clock(is_scan$clock)
+    );
+    top$is_set_instrument is_set_instrument(
+        .d(is_set_instrument$d),
+        .q(is_set_instrument$q),
+        .clock(is_set_instrument$clock)
+    );
+    top$is_set_tier is_set_tier(
+        .d(is_set_tier$d),
+        .q(is_set_tier$q),
+        .clock(is_set_tier$clock)
+    );
+    top$is_set_account is_set_account(
+        .d(is_set_account$d),
+        .q(is_set_account$q),
+        .clock(is_set_account$clock)
+    );
+    top$is_set_position is_set_position(
+        .d(is_set_position$d),
+        .q(is_set_position$q),
+        .clock(is_set_position$clock)
+    );
+    top$is_set_range is_set_range(
+        .d(is_set_range$d),
+        .q(is_set_range$q),
+        .clock(is_set_range$clock)
+    );
+    top$lane_hit$0 lane_hit$0(
+        .d(lane_hit$0$d),
+        .q(lane_hit$0$q),
+        .clock(lane_hit$0$clock)
+    );
+    top$lane_hit$1 lane_hit$1(
+        .d(lane_hit$1$d),
+        .q(lane_hit$1$q),
+        .clock(lane_hit$1$clock)
+    );
+    top$lane_hit$2 lane_hit$2(
+        .d(lane_hit$2$d),
+        .q(lane_hit$2$q),
+        .clock(lane_hit$2$clock)
+    );
+    top$lane_hit$3 lane_hit$3(
+        .d(lane_hit$3$d),
+        .q(lane_hit$3$q),
+        .clock(lane_hit$3$clock)
+    );
+    top$lane_hit$4 lane_hit$4(
+        .d(lane_hit$4$d),
+        .q(lane_hit$4$q),
+        .clock(lane_hit$4$clock)
+    );
+    top$lane_hit$5 lane_hit$5(
+        .d(lane_hit$5$d),
+        .q(lane_hit$5$q),
+        .clock(lane_hit$5$clock)
+    );
+    top$lane_hit$6 lane_hit$6(
+        .d(lane_hit$6$d),
+        .q(lane_hit$6$q),
+        .clock(lane_hit$6$clock)
+    );
+    top$lane_hit$7 lane_hit$7(
+        .d(lane_hit$7$d),
+        .q(lane_hit$7$q),
+        .clock(lane_hit$7$clock)
+    );
+    top$instrument_fits instrument_fits(
+        .d(instrument_fits$d),
+        .q(instrument_fits$q),
+        .clock(instrument_fits$clock)
+    );
+    top$price_fields_ok price_fields_ok(
+        .d(price_fields_ok$d),
+        .q(price_fields_ok$q),
+        .clock(price_fields_ok$clock)
+    );
+    top$change_fields_ok change_fields_ok(
+        .d(change_fields_ok$d),
+        .q(change_fields_ok$q),
+        .clock(change_fields_ok$clock)
+    );
+    top$adjust_fields_ok adjust_fields_ok(
+        .d(adjust_fields_ok$d),
+        .q(adjust_fields_ok$q),
+        .clock(adjust_fields_ok$clock)
+    );
+    top$set_instrument_ok set_instrument_ok(
+        .d(set_instrument_ok$d),
+        .q(set_instrument_ok$q),
+        .clock(set_instrument_ok$clock)
+    );
+    top$set_tier_ok set_tier_ok(
+        .d(set_tier_ok$d),
+        .q(set_tier_ok$q),
+        .clock(set_tier_ok$clock)
+    );
+    top$set_account_ok set_account_ok(
+        .d(set_account_ok$d),
+        .q(set_account_ok$q),
+        .clock(set_account_ok$clock)
+    );
+    top$set_position_ok set_position_ok(
+        .d(set_position_ok$d),
+        .q(set_position_ok$q),
+        .clock(set_position_ok$clock)
+    );
+    top$set_range_ok set_range_ok(
+        .d(set_range_ok$d),
+        .q(set_range_ok$q),
+        .clock(set_range_ok$clock)
+    );
     
     // Update code
     always @(*) begin
@@ -1087,6 +1300,24 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         flag_valid$clock = clock;
         flag_data$clock = clock;
         flag_turn$clock = clock;
+        is_price$clock = clock;
+        is_change$clock = clock;
+        is_adjust$clock = clock;
+        is_scan$clock = clock;
+        is_set_instrument$clock = clock;
+        is_set_tier$clock = clock;
+        is_set_account$clock = clock;
+        is_set_position$clock = clock;
+        is_set_range$clock = clock;
+        instrument_fits$clock = clock;
+        price_fields_ok$clock = clock;
+        change_fields_ok$clock = clock;
+        adjust_fields_ok$clock = clock;
+        set_instrument_ok$clock = clock;
+        set_tier_ok$clock = clock;
+        set_account_ok$clock = clock;
+        set_position_ok$clock = clock;
+        set_range_ok$clock = clock;
         state$d = state$q;
         w0$d = w0$q;
         w1$d = w1$q;
@@ -1101,6 +1332,24 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         flag_valid$d = flag_valid$q;
         flag_data$d = flag_data$q;
         flag_turn$d = flag_turn$q;
+        is_price$d = is_price$q;
+        is_change$d = is_change$q;
+        is_adjust$d = is_adjust$q;
+        is_scan$d = is_scan$q;
+        is_set_instrument$d = is_set_instrument$q;
+        is_set_tier$d = is_set_tier$q;
+        is_set_account$d = is_set_account$q;
+        is_set_position$d = is_set_position$q;
+        is_set_range$d = is_set_range$q;
+        instrument_fits$d = instrument_fits$q;
+        price_fields_ok$d = price_fields_ok$q;
+        change_fields_ok$d = change_fields_ok$q;
+        adjust_fields_ok$d = adjust_fields_ok$q;
+        set_instrument_ok$d = set_instrument_ok$q;
+        set_tier_ok$d = set_tier_ok$q;
+        set_account_ok$d = set_account_ok$q;
+        set_position_ok$d = set_position_ok$q;
+        set_range_ok$d = set_range_ok$q;
         counters$0$clock = clock;
         counters$0$d = counters$0$q;
         counters$1$clock = clock;
@@ -1123,6 +1372,22 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         counters$9$d = counters$9$q;
         counters$10$clock = clock;
         counters$10$d = counters$10$q;
+        lane_hit$0$clock = clock;
+        lane_hit$0$d = lane_hit$0$q;
+        lane_hit$1$clock = clock;
+        lane_hit$1$d = lane_hit$1$q;
+        lane_hit$2$clock = clock;
+        lane_hit$2$d = lane_hit$2$q;
+        lane_hit$3$clock = clock;
+        lane_hit$3$d = lane_hit$3$q;
+        lane_hit$4$clock = clock;
+        lane_hit$4$d = lane_hit$4$q;
+        lane_hit$5$clock = clock;
+        lane_hit$5$d = lane_hit$5$q;
+        lane_hit$6$clock = clock;
+        lane_hit$6$d = lane_hit$6$q;
+        lane_hit$7$clock = clock;
+        lane_hit$7$d = lane_hit$7$q;
         registers$clock = clock;
         prices$read_clock = clock;
         prices$write_clock = clock;
@@ -1222,45 +1487,50 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         floors$read_address = ((instrument) & 8'hff);
         rates$read_address = ((instrument) & 8'hff);
         maints$read_address = ((instrument) & 8'hff);
-        instrument_fits = ((instrument) & 64'hffffffffffffffff) < instrument_slots;
-        instrument_loaded = instrument_fits & instrument_meta$read_data[32'h5];
-        lane_fits = lane < lane_count;
+        in_w1 = s_cmd_tdata[(32'h40)+:(64)];
+        in_w2 = s_cmd_tdata[(32'h80)+:(64)];
+        in_w3 = s_cmd_tdata[(32'hc0)+:(64)];
+        in_opcode = s_cmd_tdata[(32'h0)+:(8)];
+        in_lane = s_cmd_tdata[(32'h8)+:(8)];
+        in_index = s_cmd_tdata[(32'h20)+:(32)];
+        in_lane_fits = in_lane < lane_count;
+        in_w2_in_range = (in_w2 <= 64'h4000000000000000) | (in_w2 >= 64'hc000000000000000);
+        in_w3_in_range = (in_w3 <= 64'h4000000000000000) | (in_w3 >= 64'hc000000000000000);
+        instrument_loaded = instrument_fits$q & instrument_meta$read_data[32'h5];
         target_run = 32'h0;
         target_accounts = 32'h0;
-        if (lane == lane_ids$0) begin
+        if (lane_hit$0$q) begin
             target_run = lanes$0$range;
             target_accounts = lanes$0$account_count;
         end
-        if (lane == lane_ids$1) begin
+        if (lane_hit$1$q) begin
             target_run = lanes$1$range;
             target_accounts = lanes$1$account_count;
         end
-        if (lane == lane_ids$2) begin
+        if (lane_hit$2$q) begin
             target_run = lanes$2$range;
             target_accounts = lanes$2$account_count;
         end
-        if (lane == lane_ids$3) begin
+        if (lane_hit$3$q) begin
             target_run = lanes$3$range;
             target_accounts = lanes$3$account_count;
         end
-        if (lane == lane_ids$4) begin
+        if (lane_hit$4$q) begin
             target_run = lanes$4$range;
             target_accounts = lanes$4$account_count;
         end
-        if (lane == lane_ids$5) begin
+        if (lane_hit$5$q) begin
             target_run = lanes$5$range;
             target_accounts = lanes$5$account_count;
         end
-        if (lane == lane_ids$6) begin
+        if (lane_hit$6$q) begin
             target_run = lanes$6$range;
             target_accounts = lanes$6$account_count;
         end
-        if (lane == lane_ids$7) begin
+        if (lane_hit$7$q) begin
             target_run = lanes$7$range;
             target_accounts = lanes$7$account_count;
         end
-        w2_in_range = (w2$q <= 64'h4000000000000000) | (w2$q >= 64'hc000000000000000);
-        w3_in_range = (w3$q <= 64'h4000000000000000) | (w3$q >= 64'hc000000000000000);
         new_price = w2$q[(32'h0)+:(32)];
         mark_price = prices$read_data[(32'h0)+:(32)];
         max_price = prices$read_data[(32'h20)+:(32)];
@@ -1297,6 +1567,32 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
                 w2$d = s_cmd_tdata[(32'h80)+:(64)];
                 w3$d = s_cmd_tdata[(32'hc0)+:(64)];
                 state$d = state_lookup;
+                is_price$d = in_opcode == op_price;
+                is_change$d = in_opcode == op_change;
+                is_adjust$d = in_opcode == op_adjust;
+                is_scan$d = in_opcode == op_scan;
+                is_set_instrument$d = in_opcode == op_set_instrument;
+                is_set_tier$d = in_opcode == op_set_tier;
+                is_set_account$d = in_opcode == op_set_account;
+                is_set_position$d = in_opcode == op_set_position;
+                is_set_range$d = in_opcode == op_set_range;
+                lane_hit$0$d = in_lane == lane_ids$0;
+                lane_hit$1$d = in_lane == lane_ids$1;
+                lane_hit$2$d = in_lane == lane_ids$2;
+                lane_hit$3$d = in_lane == lane_ids$3;
+                lane_hit$4$d = in_lane == lane_ids$4;
+                lane_hit$5$d = in_lane == lane_ids$5;
+                lane_hit$6$d = in_lane == lane_ids$6;
+                lane_hit$7$d = in_lane == lane_ids$7;
+                instrument_fits$d = ((instrument) & 64'hffffffffffffffff) < instrument_slots;
+                price_fields_ok$d = ~(|in_w2[(32'h20)+:(32)] | |in_w3) & |in_w2[(32'h0)+:(32)];
+                change_fields_ok$d = in_lane_fits & in_w2_in_range & in_w3_in_range;
+                adjust_fields_ok$d = in_lane_fits & in_w2_in_range;
+                set_instrument_ok$d = |in_w1[(32'h0)+:(32)] & (in_w1[(32'h0)+:(32)] <= in_w1[(32'h20)+:(32)]) & |in_w2 & (in_w2 <= tier_limit);
+                set_tier_ok$d = (in_index < 32'h10) & (in_w1 <= 64'h4000000000000000) & (in_w2[(32'h0)+:(32)] <= mmr_limit[(32'h0)+:(32)]) & ~|(in_w2 >> 32'h32);
+                set_account_ok$d = in_lane_fits & (((in_index) & 64'hffffffffffffffff) < account_slots) & (in_w1[(32'h20)+:(5)] <= 32'h10) & (in_w1[(32'h28)+:(2)] != 32'h3) & ~|in_w1[(32'h25)+:(3)] & ~|in_w1[(32'h2a)+:(4)];
+                set_position_ok$d = in_lane_fits & (((in_index) & 64'hffffffffffffffff) < position_slots) & (in_w1 < account_slots) & in_w2_in_range & in_w3_in_range;
+                set_range_ok$d = in_lane_fits & ((in_w1 & 64'hffffffff) + (in_w1 >> 32'h20) <= position_slots);
             end
             if (reset_pending$q) begin
                 sweep_address$d = 32'h0;
@@ -1305,11 +1601,11 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         end
         else if (state$q == state_lookup) begin
             state$d = state_idle;
-            if (opcode == op_price) begin
+            if (is_price$q) begin
                 if (~instrument_loaded) begin
                     refuse_instrument = 1'b1;
                 end
-                else if ((|w2$q[(32'h20)+:(32)] | |w3$q) | ~|new_price | (new_price > max_price)) begin
+                else if (~price_fields_ok$q | (new_price > max_price)) begin
                     refuse_price = 1'b1;
                 end
                 else begin
@@ -1321,11 +1617,11 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
                     start_job = 1'b1;
                 end
             end
-            else if (opcode == op_change) begin
+            else if (is_change$q) begin
                 if (~instrument_loaded) begin
                     refuse_instrument = 1'b1;
                 end
-                else if (lane_fits & (index >= target_run[(32'h0)+:(32)]) & (((index) & 64'hffffffffffffffff) < (target_run & 64'hffffffff) + (target_run >> 32'h20)) & w2_in_range & w3_in_range) begin
+                else if (change_fields_ok$q & (index >= target_run[(32'h0)+:(32)]) & (((index) & 64'hffffffffffffffff) < (target_run & 64'hffffffff) + (target_run >> 32'h20))) begin
                     price_a$d = mark_price;
                     price_b$d = mark_price;
                     new_cost$d = w3$q;
@@ -1335,8 +1631,8 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
                     refuse_malformed = 1'b1;
                 end
             end
-            else if (opcode == op_adjust) begin
-                if (lane_fits & (index < target_accounts) & w2_in_range) begin
+            else if (is_adjust$q) begin
+                if (adjust_fields_ok$q & (index < target_accounts)) begin
                     new_cost$d = 32'h0 - w2$q;
                     start_job = 1'b1;
                 end
@@ -1344,14 +1640,14 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
                     refuse_malformed = 1'b1;
                 end
             end
-            else if (opcode == op_scan) begin
+            else if (is_scan$q) begin
                 start_job = 1'b1;
             end
-            else if (opcode == op_set_instrument) begin
-                if (~instrument_fits) begin
+            else if (is_set_instrument$q) begin
+                if (~instrument_fits$q) begin
                     refuse_instrument = 1'b1;
                 end
-                else if (|w1$q[(32'h0)+:(32)] & (w1$q[(32'h0)+:(32)] <= w1$q[(32'h20)+:(32)]) & |w2$q & (w2$q <= tier_limit)) begin
+                else if (set_instrument_ok$q) begin
                     prices$write_enable = 1'b1;
                     instrument_meta$write_enable = 1'b1;
                 end
@@ -1359,11 +1655,11 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
                     refuse_malformed = 1'b1;
                 end
             end
-            else if (opcode == op_set_tier) begin
-                if (~instrument_fits) begin
+            else if (is_set_tier$q) begin
+                if (~instrument_fits$q) begin
                     refuse_instrument = 1'b1;
                 end
-                else if ((index < 32'h10) & (w1$q <= 64'h4000000000000000) & (w2$q[(32'h0)+:(32)] <= mmr_limit[(32'h0)+:(32)]) & ~|(w2$q >> 32'h32)) begin
+                else if (set_tier_ok$q) begin
                     floors$write_enable = 1'b1;
                     rates$write_enable = 1'b1;
                     maints$write_enable = 1'b1;
@@ -1372,27 +1668,27 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
                     refuse_malformed = 1'b1;
                 end
             end
-            else if (opcode == op_set_account) begin
-                if (lane_fits & (((index) & 64'hffffffffffffffff) < account_slots) & (w1$q[(32'h20)+:(5)] <= 32'h10) & (w1$q[(32'h28)+:(2)] != 32'h3) & ~|w1$q[(32'h25)+:(3)] & ~|w1$q[(32'h2a)+:(4)]) begin
+            else if (is_set_account$q) begin
+                if (set_account_ok$q) begin
                     load_lane = 1'b1;
                 end
                 else begin
                     refuse_malformed = 1'b1;
                 end
             end
-            else if (opcode == op_set_position) begin
-                if (lane_fits & (((index) & 64'hffffffffffffffff) < position_slots) & (w1$q < account_slots) & w2_in_range & w3_in_range) begin
+            else if (is_set_position$q) begin
+                if (set_position_ok$q) begin
                     load_lane = 1'b1;
                 end
                 else begin
                     refuse_malformed = 1'b1;
                 end
             end
-            else if (opcode == op_set_range) begin
-                if (~instrument_fits) begin
+            else if (is_set_range$q) begin
+                if (~instrument_fits$q) begin
                     refuse_instrument = 1'b1;
                 end
-                else if (lane_fits & ((w1$q & 64'hffffffff) + (w1$q >> 32'h20) <= position_slots)) begin
+                else if (set_range_ok$q) begin
                     load_lane = 1'b1;
                 end
                 else begin
@@ -1462,7 +1758,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$0$warn_bps = registers$warn_bps;
         lanes$0$cycle = cycles$q;
         lanes$0$range_address = ((instrument) & 8'hff);
-        lanes$0$load = load_lane & (lane == lane_ids$0);
+        lanes$0$load = load_lane & lane_hit$0$q;
         lanes$0$load_kind = opcode;
         lanes$0$load_index = index;
         lanes$0$load_instrument = ((instrument) & 8'hff);
@@ -1490,7 +1786,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$1$warn_bps = registers$warn_bps;
         lanes$1$cycle = cycles$q;
         lanes$1$range_address = ((instrument) & 8'hff);
-        lanes$1$load = load_lane & (lane == lane_ids$1);
+        lanes$1$load = load_lane & lane_hit$1$q;
         lanes$1$load_kind = opcode;
         lanes$1$load_index = index;
         lanes$1$load_instrument = ((instrument) & 8'hff);
@@ -1518,7 +1814,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$2$warn_bps = registers$warn_bps;
         lanes$2$cycle = cycles$q;
         lanes$2$range_address = ((instrument) & 8'hff);
-        lanes$2$load = load_lane & (lane == lane_ids$2);
+        lanes$2$load = load_lane & lane_hit$2$q;
         lanes$2$load_kind = opcode;
         lanes$2$load_index = index;
         lanes$2$load_instrument = ((instrument) & 8'hff);
@@ -1546,7 +1842,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$3$warn_bps = registers$warn_bps;
         lanes$3$cycle = cycles$q;
         lanes$3$range_address = ((instrument) & 8'hff);
-        lanes$3$load = load_lane & (lane == lane_ids$3);
+        lanes$3$load = load_lane & lane_hit$3$q;
         lanes$3$load_kind = opcode;
         lanes$3$load_index = index;
         lanes$3$load_instrument = ((instrument) & 8'hff);
@@ -1574,7 +1870,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$4$warn_bps = registers$warn_bps;
         lanes$4$cycle = cycles$q;
         lanes$4$range_address = ((instrument) & 8'hff);
-        lanes$4$load = load_lane & (lane == lane_ids$4);
+        lanes$4$load = load_lane & lane_hit$4$q;
         lanes$4$load_kind = opcode;
         lanes$4$load_index = index;
         lanes$4$load_instrument = ((instrument) & 8'hff);
@@ -1602,7 +1898,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$5$warn_bps = registers$warn_bps;
         lanes$5$cycle = cycles$q;
         lanes$5$range_address = ((instrument) & 8'hff);
-        lanes$5$load = load_lane & (lane == lane_ids$5);
+        lanes$5$load = load_lane & lane_hit$5$q;
         lanes$5$load_kind = opcode;
         lanes$5$load_index = index;
         lanes$5$load_instrument = ((instrument) & 8'hff);
@@ -1630,7 +1926,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$6$warn_bps = registers$warn_bps;
         lanes$6$cycle = cycles$q;
         lanes$6$range_address = ((instrument) & 8'hff);
-        lanes$6$load = load_lane & (lane == lane_ids$6);
+        lanes$6$load = load_lane & lane_hit$6$q;
         lanes$6$load_kind = opcode;
         lanes$6$load_index = index;
         lanes$6$load_instrument = ((instrument) & 8'hff);
@@ -1658,7 +1954,7 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
         lanes$7$warn_bps = registers$warn_bps;
         lanes$7$cycle = cycles$q;
         lanes$7$range_address = ((instrument) & 8'hff);
-        lanes$7$load = load_lane & (lane == lane_ids$7);
+        lanes$7$load = load_lane & lane_hit$7$q;
         lanes$7$load_kind = opcode;
         lanes$7$load_index = index;
         lanes$7$load_instrument = ((instrument) & 8'hff);
@@ -1787,6 +2083,44 @@ module top(clock,s_axil_awaddr,s_axil_awvalid,s_axil_awready,s_axil_wdata,s_axil
     end
     
 endmodule // top
+
+
+module top$adjust_fields_ok(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$adjust_fields_ok
+
+
+module top$change_fields_ok(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$change_fields_ok
 
 
 module top$counters$0(d,q,clock);
@@ -2103,6 +2437,25 @@ module top$floors(read_address,read_clock,read_data,write_address,write_clock,wr
 endmodule // top$floors
 
 
+module top$instrument_fits(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$instrument_fits
+
+
 module top$instrument_meta(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -2130,6 +2483,329 @@ module top$instrument_meta(read_address,read_clock,read_data,write_address,write
     end
                 
 endmodule // top$instrument_meta
+
+
+module top$is_adjust(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_adjust
+
+
+module top$is_change(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_change
+
+
+module top$is_price(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_price
+
+
+module top$is_scan(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_scan
+
+
+module top$is_set_account(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_set_account
+
+
+module top$is_set_instrument(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_set_instrument
+
+
+module top$is_set_position(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_set_position
+
+
+module top$is_set_range(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_set_range
+
+
+module top$is_set_tier(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$is_set_tier
+
+
+module top$lane_hit$0(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lane_hit$0
+
+
+module top$lane_hit$1(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lane_hit$1
+
+
+module top$lane_hit$2(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lane_hit$2
+
+
+module top$lane_hit$3(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lane_hit$3
+
+
+module top$lane_hit$4(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lane_hit$4
+
+
+module top$lane_hit$5(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lane_hit$5
+
+
+module top$lane_hit$6(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lane_hit$6
+
+
+module top$lane_hit$7(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$lane_hit$7
 
 
 module top$lanes$0(clock,lane_id,start,job_kind,job_lane,job_index,price_a,price_b,new_qv,new_cost,seq,tier_count,floors,rates,maints,warn_bps,cycle,range_address,range,load,load_kind,load_index,load_instrument,load_w1,load_w2,load_w3,reset,abort,account_count,busy,flag_read,flag_empty,flag_data,counted_update,stalled,queue_fault);
@@ -68346,6 +69022,25 @@ module top$price_b(d,q,clock);
 endmodule // top$price_b
 
 
+module top$price_fields_ok(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$price_fields_ok
+
+
 module top$prices(read_address,read_clock,read_data,write_address,write_clock,write_data,write_enable);
     
     // Module arguments
@@ -68959,6 +69654,101 @@ module top$reset_pending(d,q,clock);
     end
           
 endmodule // top$reset_pending
+
+
+module top$set_account_ok(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$set_account_ok
+
+
+module top$set_instrument_ok(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$set_instrument_ok
+
+
+module top$set_position_ok(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$set_position_ok
+
+
+module top$set_range_ok(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$set_range_ok
+
+
+module top$set_tier_ok(d,q,clock);
+    
+    // Module arguments
+    input wire  d;
+    output reg  q;
+    input wire  clock;
+    
+    // Update code (custom)
+    initial begin
+       q = 1'h0;
+    end
+    
+    always @(posedge clock) begin
+       q <= d;
+    end
+          
+endmodule // top$set_tier_ok
 
 
 module top$state(d,q,clock);

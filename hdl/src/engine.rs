@@ -5,7 +5,9 @@
 //! The dispatcher takes one command at a time: it accepts a beat (IDLE), checks it against
 //! the tables read in the same clock (LOOKUP), then either writes a table and returns to IDLE
 //! or starts a job in every lane and waits until all lanes have drained (RUN). A refused
-//! record is counted and changes nothing.
+//! record is counted and changes nothing. Every check that needs only the beat (the opcode,
+//! the lane, field ranges) is computed from `s_cmd_tdata` in IDLE and registered with the
+//! beat, so LOOKUP only combines those registers with what the tables returned.
 
 use riskpipe_proto::wire::{COMMAND_BITS, FLAG_BITS, Opcode};
 use riskpipe_proto::{MAX_TIERS, MMR_PPM_MAX};
@@ -124,18 +126,53 @@ pub struct MarginEngine<const L: usize, const A: usize, const P: usize, const I:
     flag_data: DFF<Bits<QUEUED_FLAG_BITS>>,
     flag_turn: DFF<Bits<8>>,
 
+    // Checks that depend on the command beat alone: computed from `s_cmd_tdata` in IDLE and
+    // registered with w0..w3 when the beat is taken, so that LOOKUP only combines them with
+    // what the tables returned.
+    is_price: DFF<Bit>,
+    is_change: DFF<Bit>,
+    is_adjust: DFF<Bit>,
+    is_scan: DFF<Bit>,
+    is_set_instrument: DFF<Bit>,
+    is_set_tier: DFF<Bit>,
+    is_set_account: DFF<Bit>,
+    is_set_position: DFF<Bit>,
+    is_set_range: DFF<Bit>,
+    /// Lane field == i.
+    lane_hit: [DFF<Bit>; L],
+    instrument_fits: DFF<Bit>,
+    /// PRICE: w2[32..64] = 0, w3 = 0 and price ≠ 0 (price ≤ max_price is left to LOOKUP).
+    price_fields_ok: DFF<Bit>,
+    /// CHANGE_POSITION: lane fits, w2 and w3 within ±2^62 (the run is checked in LOOKUP).
+    change_fields_ok: DFF<Bit>,
+    /// ADJUST_COLLATERAL: lane fits, w2 within ±2^62 (the account count is checked in LOOKUP).
+    adjust_fields_ok: DFF<Bit>,
+    set_instrument_ok: DFF<Bit>,
+    set_tier_ok: DFF<Bit>,
+    set_account_ok: DFF<Bit>,
+    set_position_ok: DFF<Bit>,
+    /// SET_RANGE: lane fits and first + count ≤ 2^P (the instrument is checked apart).
+    set_range_ok: DFF<Bit>,
+
+    // The incoming beat (IDLE).
+    in_w1: Signal<Local, Bits<64>>,
+    in_w2: Signal<Local, Bits<64>>,
+    in_w3: Signal<Local, Bits<64>>,
+    in_opcode: Signal<Local, Bits<8>>,
+    in_lane: Signal<Local, Bits<8>>,
+    in_index: Signal<Local, Bits<32>>,
+    in_lane_fits: Signal<Local, Bit>,
+    in_w2_in_range: Signal<Local, Bit>,
+    in_w3_in_range: Signal<Local, Bit>,
+
     // Decoding (LOOKUP).
     opcode: Signal<Local, Bits<8>>,
     lane: Signal<Local, Bits<8>>,
     instrument: Signal<Local, Bits<16>>,
     index: Signal<Local, Bits<32>>,
-    instrument_fits: Signal<Local, Bit>,
     instrument_loaded: Signal<Local, Bit>,
-    lane_fits: Signal<Local, Bit>,
     target_run: Signal<Local, Bits<64>>,
     target_accounts: Signal<Local, Bits<32>>,
-    w2_in_range: Signal<Local, Bit>,
-    w3_in_range: Signal<Local, Bit>,
     new_price: Signal<Local, Bits<32>>,
     max_price: Signal<Local, Bits<32>>,
     mark_price: Signal<Local, Bits<32>>,
@@ -247,17 +284,41 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Default
             flag_valid: Default::default(),
             flag_data: Default::default(),
             flag_turn: Default::default(),
+            is_price: Default::default(),
+            is_change: Default::default(),
+            is_adjust: Default::default(),
+            is_scan: Default::default(),
+            is_set_instrument: Default::default(),
+            is_set_tier: Default::default(),
+            is_set_account: Default::default(),
+            is_set_position: Default::default(),
+            is_set_range: Default::default(),
+            lane_hit: std::array::from_fn(|_| Default::default()),
+            instrument_fits: Default::default(),
+            price_fields_ok: Default::default(),
+            change_fields_ok: Default::default(),
+            adjust_fields_ok: Default::default(),
+            set_instrument_ok: Default::default(),
+            set_tier_ok: Default::default(),
+            set_account_ok: Default::default(),
+            set_position_ok: Default::default(),
+            set_range_ok: Default::default(),
+            in_w1: Default::default(),
+            in_w2: Default::default(),
+            in_w3: Default::default(),
+            in_opcode: Default::default(),
+            in_lane: Default::default(),
+            in_index: Default::default(),
+            in_lane_fits: Default::default(),
+            in_w2_in_range: Default::default(),
+            in_w3_in_range: Default::default(),
             opcode: Default::default(),
             lane: Default::default(),
             instrument: Default::default(),
             index: Default::default(),
-            instrument_fits: Default::default(),
             instrument_loaded: Default::default(),
-            lane_fits: Default::default(),
             target_run: Default::default(),
             target_accounts: Default::default(),
-            w2_in_range: Default::default(),
-            w3_in_range: Default::default(),
             new_price: Default::default(),
             max_price: Default::default(),
             mark_price: Default::default(),
@@ -319,11 +380,33 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             cycles,
             flag_valid,
             flag_data,
-            flag_turn
+            flag_turn,
+            is_price,
+            is_change,
+            is_adjust,
+            is_scan,
+            is_set_instrument,
+            is_set_tier,
+            is_set_account,
+            is_set_position,
+            is_set_range,
+            instrument_fits,
+            price_fields_ok,
+            change_fields_ok,
+            adjust_fields_ok,
+            set_instrument_ok,
+            set_tier_ok,
+            set_account_ok,
+            set_position_ok,
+            set_range_ok
         );
         for k in 0..COUNTERS {
             self.counters[k].clock.next = self.clock.val();
             self.counters[k].d.next = self.counters[k].q.val();
+        }
+        for i in 0..L {
+            self.lane_hit[i].clock.next = self.clock.val();
+            self.lane_hit[i].d.next = self.lane_hit[i].q.val();
         }
         self.registers.clock.next = self.clock.val();
         self.prices.read_clock.next = self.clock.val();
@@ -409,25 +492,31 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
         self.rates.read_address.next = bit_cast::<I, 16>(self.instrument.val());
         self.maints.read_address.next = bit_cast::<I, 16>(self.instrument.val());
 
-        // Checks (meaningful in self.state_lookup.val()).
-        self.instrument_fits.next =
-            bit_cast::<64, 16>(self.instrument.val()) < self.instrument_slots.val();
+        // The incoming beat's fields, for the checks registered with it (taken in IDLE below).
+        self.in_w1.next = self.s_cmd_tdata.val().get_bits::<64>(64);
+        self.in_w2.next = self.s_cmd_tdata.val().get_bits::<64>(128);
+        self.in_w3.next = self.s_cmd_tdata.val().get_bits::<64>(192);
+        self.in_opcode.next = self.s_cmd_tdata.val().get_bits::<8>(0);
+        self.in_lane.next = self.s_cmd_tdata.val().get_bits::<8>(8);
+        self.in_index.next = self.s_cmd_tdata.val().get_bits::<32>(32);
+        self.in_lane_fits.next = self.in_lane.val() < self.lane_count.val();
+        // Signed values must lie in −2^62..=2^62, floors and maintenance amounts below 2^82.
+        self.in_w2_in_range.next = (self.in_w2.val() <= 0x4000_0000_0000_0000_u64)
+            | (self.in_w2.val() >= 0xC000_0000_0000_0000_u64);
+        self.in_w3_in_range.next = (self.in_w3.val() <= 0x4000_0000_0000_0000_u64)
+            | (self.in_w3.val() >= 0xC000_0000_0000_0000_u64);
+
+        // Checks that need the tables (meaningful in self.state_lookup.val()).
         self.instrument_loaded.next =
-            self.instrument_fits.val() & self.instrument_meta.read_data.val().get_bit(5);
-        self.lane_fits.next = self.lane.val() < self.lane_count.val();
+            self.instrument_fits.q.val() & self.instrument_meta.read_data.val().get_bit(5);
         self.target_run.next = 0.into();
         self.target_accounts.next = 0.into();
         for i in 0..L {
-            if self.lane.val() == self.lane_ids[i].val() {
+            if self.lane_hit[i].q.val() {
                 self.target_run.next = self.lanes[i].range.val();
                 self.target_accounts.next = self.lanes[i].account_count.val();
             }
         }
-        // Signed values must lie in −2^62..=2^62, floors and maintenance amounts below 2^82.
-        self.w2_in_range.next = (self.w2.q.val() <= 0x4000_0000_0000_0000_u64)
-            | (self.w2.q.val() >= 0xC000_0000_0000_0000_u64);
-        self.w3_in_range.next = (self.w3.q.val() <= 0x4000_0000_0000_0000_u64)
-            | (self.w3.q.val() >= 0xC000_0000_0000_0000_u64);
         self.new_price.next = self.w2.q.val().get_bits::<32>(0);
         self.mark_price.next = self.prices.read_data.val().get_bits::<32>(0);
         self.max_price.next = self.prices.read_data.val().get_bits::<32>(32);
@@ -477,6 +566,50 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
                 self.w2.d.next = self.s_cmd_tdata.val().get_bits::<64>(128);
                 self.w3.d.next = self.s_cmd_tdata.val().get_bits::<64>(192);
                 self.state.d.next = self.state_lookup.val();
+                self.is_price.d.next = self.in_opcode.val() == self.op_price.val();
+                self.is_change.d.next = self.in_opcode.val() == self.op_change.val();
+                self.is_adjust.d.next = self.in_opcode.val() == self.op_adjust.val();
+                self.is_scan.d.next = self.in_opcode.val() == self.op_scan.val();
+                self.is_set_instrument.d.next =
+                    self.in_opcode.val() == self.op_set_instrument.val();
+                self.is_set_tier.d.next = self.in_opcode.val() == self.op_set_tier.val();
+                self.is_set_account.d.next = self.in_opcode.val() == self.op_set_account.val();
+                self.is_set_position.d.next = self.in_opcode.val() == self.op_set_position.val();
+                self.is_set_range.d.next = self.in_opcode.val() == self.op_set_range.val();
+                for i in 0..L {
+                    self.lane_hit[i].d.next = self.in_lane.val() == self.lane_ids[i].val();
+                }
+                self.instrument_fits.d.next =
+                    bit_cast::<64, 16>(self.instrument.val()) < self.instrument_slots.val();
+                self.price_fields_ok.d.next = !(self.in_w2.val().get_bits::<32>(32).any()
+                    | self.in_w3.val().any())
+                    & self.in_w2.val().get_bits::<32>(0).any();
+                self.change_fields_ok.d.next =
+                    self.in_lane_fits.val() & self.in_w2_in_range.val() & self.in_w3_in_range.val();
+                self.adjust_fields_ok.d.next = self.in_lane_fits.val() & self.in_w2_in_range.val();
+                self.set_instrument_ok.d.next = self.in_w1.val().get_bits::<32>(0).any()
+                    & (self.in_w1.val().get_bits::<32>(0) <= self.in_w1.val().get_bits::<32>(32))
+                    & self.in_w2.val().any()
+                    & (self.in_w2.val() <= self.tier_limit.val());
+                self.set_tier_ok.d.next = (self.in_index.val() < 16)
+                    & (self.in_w1.val() <= 0x4000_0000_0000_0000_u64)
+                    & (self.in_w2.val().get_bits::<32>(0)
+                        <= self.mmr_limit.val().get_bits::<32>(0))
+                    & !(self.in_w2.val() >> 50).any();
+                self.set_account_ok.d.next = self.in_lane_fits.val()
+                    & (bit_cast::<64, 32>(self.in_index.val()) < self.account_slots.val())
+                    & (self.in_w1.val().get_bits::<5>(32) <= 16)
+                    & (self.in_w1.val().get_bits::<2>(40) != 3)
+                    & !self.in_w1.val().get_bits::<3>(37).any()
+                    & !self.in_w1.val().get_bits::<4>(42).any();
+                self.set_position_ok.d.next = self.in_lane_fits.val()
+                    & (bit_cast::<64, 32>(self.in_index.val()) < self.position_slots.val())
+                    & (self.in_w1.val() < self.account_slots.val())
+                    & self.in_w2_in_range.val()
+                    & self.in_w3_in_range.val();
+                self.set_range_ok.d.next = self.in_lane_fits.val()
+                    & ((self.in_w1.val() & 0xFFFF_FFFF_u64) + (self.in_w1.val() >> 32)
+                        <= self.position_slots.val());
             }
             if self.reset_pending.q.val() {
                 self.sweep_address.d.next = 0.into();
@@ -484,11 +617,10 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             }
         } else if self.state.q.val() == self.state_lookup.val() {
             self.state.d.next = self.state_idle.val();
-            if self.opcode.val() == self.op_price.val() {
+            if self.is_price.q.val() {
                 if !self.instrument_loaded.val() {
                     self.refuse_instrument.next = true;
-                } else if (self.w2.q.val().get_bits::<32>(32).any() | self.w3.q.val().any())
-                    | !self.new_price.val().any()
+                } else if !self.price_fields_ok.q.val()
                     | (self.new_price.val() > self.max_price.val())
                 {
                     self.refuse_price.next = true;
@@ -501,15 +633,13 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
                     self.counters[0].d.next = self.counters[0].q.val() + 1;
                     self.start_job.next = true;
                 }
-            } else if self.opcode.val() == self.op_change.val() {
+            } else if self.is_change.q.val() {
                 if !self.instrument_loaded.val() {
                     self.refuse_instrument.next = true;
-                } else if self.lane_fits.val()
+                } else if self.change_fields_ok.q.val()
                     & (self.index.val() >= self.target_run.val().get_bits::<32>(0))
                     & (bit_cast::<64, 32>(self.index.val())
                         < (self.target_run.val() & 0xFFFF_FFFF_u64) + (self.target_run.val() >> 32))
-                    & self.w2_in_range.val()
-                    & self.w3_in_range.val()
                 {
                     self.price_a.d.next = self.mark_price.val();
                     self.price_b.d.next = self.mark_price.val();
@@ -518,75 +648,50 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
                 } else {
                     self.refuse_malformed.next = true;
                 }
-            } else if self.opcode.val() == self.op_adjust.val() {
-                if self.lane_fits.val()
-                    & (self.index.val() < self.target_accounts.val())
-                    & self.w2_in_range.val()
-                {
+            } else if self.is_adjust.q.val() {
+                if self.adjust_fields_ok.q.val() & (self.index.val() < self.target_accounts.val()) {
                     self.new_cost.d.next = 0 - self.w2.q.val();
                     self.start_job.next = true;
                 } else {
                     self.refuse_malformed.next = true;
                 }
-            } else if self.opcode.val() == self.op_scan.val() {
+            } else if self.is_scan.q.val() {
                 self.start_job.next = true;
-            } else if self.opcode.val() == self.op_set_instrument.val() {
-                if !self.instrument_fits.val() {
+            } else if self.is_set_instrument.q.val() {
+                if !self.instrument_fits.q.val() {
                     self.refuse_instrument.next = true;
-                } else if self.w1.q.val().get_bits::<32>(0).any()
-                    & (self.w1.q.val().get_bits::<32>(0) <= self.w1.q.val().get_bits::<32>(32))
-                    & self.w2.q.val().any()
-                    & (self.w2.q.val() <= self.tier_limit.val())
-                {
+                } else if self.set_instrument_ok.q.val() {
                     self.prices.write_enable.next = true;
                     self.instrument_meta.write_enable.next = true;
                 } else {
                     self.refuse_malformed.next = true;
                 }
-            } else if self.opcode.val() == self.op_set_tier.val() {
-                if !self.instrument_fits.val() {
+            } else if self.is_set_tier.q.val() {
+                if !self.instrument_fits.q.val() {
                     self.refuse_instrument.next = true;
-                } else if (self.index.val() < 16)
-                    & (self.w1.q.val() <= 0x4000_0000_0000_0000_u64)
-                    & (self.w2.q.val().get_bits::<32>(0) <= self.mmr_limit.val().get_bits::<32>(0))
-                    & !(self.w2.q.val() >> 50).any()
-                {
+                } else if self.set_tier_ok.q.val() {
                     self.floors.write_enable.next = true;
                     self.rates.write_enable.next = true;
                     self.maints.write_enable.next = true;
                 } else {
                     self.refuse_malformed.next = true;
                 }
-            } else if self.opcode.val() == self.op_set_account.val() {
-                if self.lane_fits.val()
-                    & (bit_cast::<64, 32>(self.index.val()) < self.account_slots.val())
-                    & (self.w1.q.val().get_bits::<5>(32) <= 16)
-                    & (self.w1.q.val().get_bits::<2>(40) != 3)
-                    & !self.w1.q.val().get_bits::<3>(37).any()
-                    & !self.w1.q.val().get_bits::<4>(42).any()
-                {
+            } else if self.is_set_account.q.val() {
+                if self.set_account_ok.q.val() {
                     self.load_lane.next = true;
                 } else {
                     self.refuse_malformed.next = true;
                 }
-            } else if self.opcode.val() == self.op_set_position.val() {
-                if self.lane_fits.val()
-                    & (bit_cast::<64, 32>(self.index.val()) < self.position_slots.val())
-                    & (self.w1.q.val() < self.account_slots.val())
-                    & self.w2_in_range.val()
-                    & self.w3_in_range.val()
-                {
+            } else if self.is_set_position.q.val() {
+                if self.set_position_ok.q.val() {
                     self.load_lane.next = true;
                 } else {
                     self.refuse_malformed.next = true;
                 }
-            } else if self.opcode.val() == self.op_set_range.val() {
-                if !self.instrument_fits.val() {
+            } else if self.is_set_range.q.val() {
+                if !self.instrument_fits.q.val() {
                     self.refuse_instrument.next = true;
-                } else if self.lane_fits.val()
-                    & ((self.w1.q.val() & 0xFFFF_FFFF_u64) + (self.w1.q.val() >> 32)
-                        <= self.position_slots.val())
-                {
+                } else if self.set_range_ok.q.val() {
                     self.load_lane.next = true;
                 } else {
                     self.refuse_malformed.next = true;
@@ -648,8 +753,7 @@ impl<const L: usize, const A: usize, const P: usize, const I: usize> Logic
             self.lanes[i].warn_bps.next = self.registers.warn_bps.val();
             self.lanes[i].cycle.next = self.cycles.q.val();
             self.lanes[i].range_address.next = bit_cast::<I, 16>(self.instrument.val());
-            self.lanes[i].load.next =
-                self.load_lane.val() & (self.lane.val() == self.lane_ids[i].val());
+            self.lanes[i].load.next = self.load_lane.val() & self.lane_hit[i].q.val();
             self.lanes[i].load_kind.next = self.opcode.val();
             self.lanes[i].load_index.next = self.index.val();
             self.lanes[i].load_instrument.next = bit_cast::<I, 16>(self.instrument.val());
