@@ -5,29 +5,13 @@
 mod feed_support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use feed_support::{ok, small_book, small_feed};
+use feed_support::{ok, riskpipe_bytes_in, small_book, small_feed};
 
 /// Runs `riskpipe` in the folder `cwd` with `args` (and `stdin` if any).
 fn riskpipe_in(cwd: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riskpipe"))
-        .current_dir(cwd)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start riskpipe");
-    if let Some(text) = stdin {
-        let _ = child.stdin.take().unwrap().write_all(text.as_bytes());
-    }
-    child.wait_with_output().expect("wait for riskpipe")
+    riskpipe_bytes_in(cwd, args, stdin.map(str::as_bytes))
 }
 
 /// The small book and its feed in one folder (`book/`, `feed.jsonl`).

@@ -17,7 +17,17 @@ pub fn riskpipe<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&str>) -> O
 
 /// Runs `riskpipe` with `args`, feeding the bytes `stdin` (if any) on its standard input.
 pub fn riskpipe_bytes<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&[u8]>) -> Output {
+    riskpipe_bytes_in(Path::new("."), args, stdin)
+}
+
+/// [`riskpipe_bytes`] run in the folder `cwd`.
+pub fn riskpipe_bytes_in<S: AsRef<std::ffi::OsStr>>(
+    cwd: &Path,
+    args: &[S],
+    stdin: Option<&[u8]>,
+) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_riskpipe"))
+        .current_dir(cwd)
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
