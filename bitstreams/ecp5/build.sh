@@ -2,7 +2,7 @@
 # Builds the margin engine for a Lattice ECP5 with the open-source flow, and reports what the
 # tools measured. Usage:
 #
-#   bash bitstreams/ecp5/build.sh [--config ecp5|smoke] [--seeds "1 2 3"] [--freq MHZ]
+#   bash bitstreams/ecp5/build.sh [--config ecp5|ecp5-one-lane|smoke] [--seeds "1 2 3"] [--freq MHZ]
 #                                 [--out DIR] [--synth-only] [--jobs N] [--cargo-profile P]
 #                                 [--reuse-synthesis] [--router router1|router2]
 #
@@ -65,7 +65,7 @@ while [ $# -gt 0 ]; do
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
-case "$config" in ecp5|smoke) ;; *) die "--config must be ecp5 or smoke, not '$config'" ;; esac
+case "$config" in ecp5|ecp5-one-lane|smoke) ;; *) die "--config must be ecp5, ecp5-one-lane or smoke, not '$config'" ;; esac
 [[ "$freq" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--freq must be a number of MHz, not '$freq'"
 for seed in $seeds; do
     [[ "$seed" =~ ^[0-9]+$ ]] || die "--seeds must be whole numbers, not '$seed'"
