@@ -18,7 +18,7 @@ use riskpipe::card_image::{CardGeometry, CardImage};
 use riskpipe::tape::PriceUpdate;
 use riskpipe_hdl::ports::{PortInputs, RtlEngine};
 use riskpipe_proto::wire::{Command, reg};
-use riskpipe_sim::engine::CardEngine;
+use riskpipe_sim::engine::{CardEngine, RunLimits};
 use riskpipe_sim::paired::Paired;
 use riskpipe_sim::{FastEngine, Geometry};
 
@@ -70,9 +70,13 @@ impl Seen {
 }
 
 /// Drives `traffic` into the RTL and fast engines in lockstep, then lets everything drain.
+/// With `bulk`, every stretch in which the port driver offers nothing (no command, no
+/// register access) is one multi-clock run of random length, as the simulated card makes
+/// them: the fast engine runs it in bulk, and the RTL clock by clock beside it.
 fn run_lockstep<const L: usize, const A: usize, const P: usize, const I: usize>(
     traffic: &Traffic,
     seed: u64,
+    bulk: bool,
 ) -> Result<Seen, String> {
     let mut engines = Paired::new(
         RtlEngine::<L, A, P, I>::new(),
@@ -119,8 +123,23 @@ fn run_lockstep<const L: usize, const A: usize, const P: usize, const I: usize>(
             inputs.command = commands.front().map(|c| c.0);
         }
         inputs.flag_ready = commands.is_empty() || rng.gen_ratio(traffic.flag_ready_percent, 100);
-        let out = engines.clock(&inputs).map_err(|e| e.to_string())?;
-        seen.clocks += 1;
+        let out = if bulk && inputs.command.is_none() && current.is_none() {
+            let limits = RunLimits {
+                most: rng.gen_range(1..=200),
+                flag_room: rng.gen_range(1..=40),
+            };
+            let mut beats = Vec::new();
+            let (clocks, out) = engines
+                .run(&inputs, limits, &mut beats)
+                .map_err(|e| e.to_string())?;
+            seen.clocks += clocks;
+            // The beats before the last clock's (counted below with its outputs).
+            seen.flags += beats.iter().filter(|b| b.0 + 1 < clocks).count() as u64;
+            out
+        } else {
+            seen.clocks += 1;
+            engines.clock(&inputs).map_err(|e| e.to_string())?
+        };
         if inputs.command.is_some() && out.command_ready {
             commands.pop_front();
             taken += 1;
@@ -230,6 +249,32 @@ fn traffic(
                     qty * v * entry,
                 ));
             }
+            65..=67 if !book.positions.is_empty() => {
+                // Another position of the same run rewritten onto one position's account: one
+                // account twice in a run (the host never loads that), so that items read it
+                // around each other's write-back when they come close enough.
+                let p = rng.gen_range(0..book.positions.len());
+                let (lane, slot) = image.position_slot(p);
+                let instrument = book.positions[p].instrument;
+                let (_, account_slot) = image.account_slot(book.positions[p].account as usize);
+                let mut same_run = (0..book.positions.len()).filter(|&q| {
+                    q != p
+                        && book.positions[q].instrument == instrument
+                        && image.position_slot(q).0 == lane
+                        && image.position_slot(q).1.abs_diff(slot) <= 8
+                });
+                if let Some(q) = same_run.next_back() {
+                    let v = book.instruments[instrument as usize].value_per_lot_tick as i64;
+                    let qv = rng.gen_range(-12..=12) * v;
+                    commands.push(Command::set_position(
+                        lane,
+                        image.position_slot(q).1,
+                        account_slot,
+                        qv,
+                        qv * i64::from(rng.gen_range(1..=max_price)),
+                    ));
+                }
+            }
             65..=71 => {
                 let mut words: [u64; 4] = rng.r#gen();
                 words[0] = (words[0] & !0xFF) | rng.gen_range(0..12);
@@ -314,7 +359,28 @@ proptest! {
         let image = CardImage::new(&book, small_geometry(), warn_bps).expect("fits");
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED);
         let traffic = traffic(&book, &tape, &image, &mut rng, operations);
-        let result = run_lockstep::<2, 4, 6, 3>(&traffic, seed);
+        let result = run_lockstep::<2, 4, 6, 3>(&traffic, seed, false);
+        prop_assert!(result.is_ok(), "seed {seed}: {}", result.unwrap_err());
+    }
+
+    /// The same traffic with the quiet stretches run in bulk. The raw records of the traffic
+    /// load positions that put one account twice into a run, so the fast engine's
+    /// read-around (for such runs) and its direct path (for the host's race-free runs) both
+    /// meet the RTL.
+    #[test]
+    fn the_fast_engine_run_in_bulk_shows_the_rtl_flags_and_ports(
+        seed in any::<u64>(),
+        accounts in 1usize..28,
+        instruments in 1usize..4,
+        extreme in any::<bool>(),
+        operations in 10usize..60,
+    ) {
+        let scale = if extreme { Scale::Extreme } else { Scale::Small };
+        let (book, tape) = random_case(seed, accounts, instruments, 8, scale);
+        let image = CardImage::new(&book, small_geometry(), 8_000).expect("fits");
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xB0_1C);
+        let traffic = traffic(&book, &tape, &image, &mut rng, operations);
+        let result = run_lockstep::<2, 4, 6, 3>(&traffic, seed, true);
         prop_assert!(result.is_ok(), "seed {seed}: {}", result.unwrap_err());
     }
 }
@@ -335,7 +401,7 @@ fn a_larger_book_under_heavy_back_pressure_stays_in_lockstep() {
     let mut traffic = traffic(&book, &tape, &image, &mut rng, 150);
     traffic.flag_ready_percent = 5;
     traffic.gap_percent = 0;
-    let seen = run_lockstep::<2, 7, 9, 3>(&traffic, 79).unwrap_or_else(|e| panic!("{e}"));
+    let seen = run_lockstep::<2, 7, 9, 3>(&traffic, 79, false).unwrap_or_else(|e| panic!("{e}"));
     assert!(seen.flags > 100, "{} flags", seen.flags);
     assert!(seen.held_flags > seen.flags, "{} held", seen.held_flags);
     assert!(seen.refused_reads > 0);

@@ -22,6 +22,9 @@ pub struct Brackets {
     /// The floors in use rise (as every table a host loads does), so a tier is found by
     /// bisection.
     sorted: bool,
+    /// Notionals below this reach no floor after tier 0's, so they are tier 0 whatever the
+    /// order of the floors (`u128::MAX` when at most one tier is in use: every notional).
+    tier0_below: u128,
 }
 
 impl Brackets {
@@ -40,7 +43,13 @@ impl Brackets {
     }
 
     fn sort_check(&mut self) {
-        self.sorted = self.floors[..usize::from(self.tier_count).min(MAX_TIERS)].is_sorted();
+        let used = &self.floors[..usize::from(self.tier_count).min(MAX_TIERS)];
+        self.sorted = used.is_sorted();
+        self.tier0_below = used
+            .iter()
+            .skip(1)
+            .min()
+            .map_or(u128::MAX, |&floor| u128::from(floor));
     }
 
     /// The tier of a notional: the last tier in use whose floor it reaches, tier 0 if none.
@@ -149,6 +158,21 @@ pub fn change(a: Side, b: Side, brackets: &Brackets) -> Change {
 #[inline(always)]
 pub fn price_move(qv: u64, a: u32, b: u32, brackets: &Brackets) -> Change {
     let size = if qv >> 63 == 1 { qv.wrapping_neg() } else { qv };
+    let equity = qv.wrapping_mul(u64::from(b).wrapping_sub(u64::from(a)));
+    // Most positions are small: both sides in tier 0, found with one comparison.
+    if u128::from(size) * u128::from(a.max(b)) < brackets.tier0_below {
+        let (low_a, low_b) = (size.wrapping_mul(a.into()), size.wrapping_mul(b.into()));
+        let margin = u128::from(low_b)
+            .wrapping_sub(u128::from(low_a))
+            .wrapping_mul(u128::from(brackets.rates[0]))
+            & MASK_96;
+        return Change {
+            equity,
+            margin_low: margin as u64,
+            margin_high: (margin >> 64) as u32,
+            open: 0,
+        };
+    }
     let notional_a = u128::from(size) * u128::from(a);
     let notional_b = u128::from(size) * u128::from(b);
     let (low_a, low_b) = (notional_a as u64, notional_b as u64);
@@ -165,7 +189,7 @@ pub fn price_move(qv: u64, a: u32, b: u32, brackets: &Brackets) -> Change {
         term(low_b, tier_b).wrapping_sub(term(low_a, tier_a))
     } & MASK_96;
     Change {
-        equity: qv.wrapping_mul(u64::from(b).wrapping_sub(u64::from(a))),
+        equity,
         margin_low: margin as u64,
         margin_high: (margin >> 64) as u32,
         open: 0,
@@ -187,13 +211,18 @@ pub fn decide(equity: u64, margin: u128, open: u8, warn_bps: u32) -> u8 {
     if open == 0 {
         return 0;
     }
-    let positive = equity >> 63 == 0 && equity != 0;
-    let equity_e6 = u128::from(equity).wrapping_mul(1_000_000) & MASK_96;
-    if !positive || margin >= equity_e6 {
+    if (equity as i64) <= 0 {
+        return 2;
+    }
+    // A positive equity is below 2^63: ×10^6 stays below 2^83, no wrap; and warn_bps·10^6 <
+    // 2^52, so equity·warn·10^6 is exact in 128 bits before the 96-bit register keeps its
+    // low bits.
+    let equity_e6 = u128::from(equity) * 1_000_000;
+    if margin >= equity_e6 {
         return 2;
     }
     let margin_e4 = margin.wrapping_mul(10_000) & MASK_96;
-    let warn_e6 = (u128::from(equity) * u128::from(warn_bps)).wrapping_mul(1_000_000) & MASK_96;
+    let warn_e6 = (u128::from(equity) * u128::from(u64::from(warn_bps) * 1_000_000)) & MASK_96;
     u8::from(margin_e4 >= warn_e6)
 }
 

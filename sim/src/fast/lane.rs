@@ -11,8 +11,6 @@
 //! it overwrote for that long, so a book that breaks the host's rules (one account twice in a
 //! run) races exactly as the hardware does.
 
-use std::collections::VecDeque;
-
 use riskpipe_hdl::lane::{ACCOUNT_READ_STAGE, LANE_DEPTH, WARN_SAMPLE_STAGE};
 use riskpipe_proto::wire::Opcode;
 
@@ -50,6 +48,56 @@ struct Issued {
     clock: u64,
     /// The cursor when it was issued (a position slot, or an account slot).
     cursor: u32,
+}
+
+/// The items issued and not yet updated, oldest first: at most one per clock of the last
+/// `UPDATE_STAGE` (an item is updated in the clock it reaches that stage), so a fixed ring
+/// holds them.
+#[derive(Clone, Copy)]
+struct InFlight {
+    items: [Issued; IN_FLIGHT],
+    head: usize,
+    len: usize,
+}
+
+/// Slots of [`InFlight`]: a power of two above `UPDATE_STAGE`.
+const IN_FLIGHT: usize = (UPDATE_STAGE as usize + 1).next_power_of_two();
+
+impl InFlight {
+    fn new() -> InFlight {
+        InFlight {
+            items: [Issued {
+                clock: 0,
+                cursor: 0,
+            }; IN_FLIGHT],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Removes and returns the oldest item if `due` says it is due.
+    #[inline(always)]
+    fn pop_if(&mut self, due: impl Fn(&Issued) -> bool) -> Option<Issued> {
+        let item = self.items[self.head];
+        if self.len == 0 || !due(&item) {
+            return None;
+        }
+        self.head = (self.head + 1) % IN_FLIGHT;
+        self.len -= 1;
+        Some(item)
+    }
+
+    #[inline(always)]
+    fn push_back(&mut self, item: Issued) {
+        // An item is updated, at the latest, UPDATE_STAGE clocks after it issues, and at most
+        // one issues per clock.
+        assert!(
+            self.len < IN_FLIGHT,
+            "more items in flight than the pipeline holds"
+        );
+        self.items[(self.head + self.len) % IN_FLIGHT] = item;
+        self.len += 1;
+    }
 }
 
 /// An account update, kept while a later item may still read around it.
@@ -128,11 +176,27 @@ pub struct Lane {
     cursor: u32,
     remaining: u32,
     last_issue: Option<u64>,
-    issued: VecDeque<Issued>,
+    issued: InFlight,
     /// The last `RACE` updates, by issue clock modulo `RACE`.
     updates: [Update; RACE as usize],
     /// Per bucket of account slots: 1 + the issue clock of the last update there.
     recent: [u64; RECENT_BUCKETS],
+    /// No item of the job in progress can read around another's write-back, so items read
+    /// and write the accounts directly and keep no record of what they overwrote.
+    race_free: bool,
+    /// Per instrument slot, what a check of its run found: whether the run was race-free, for
+    /// which run word, and at which `position_loads`.
+    run_checks: Vec<Option<RunCheck>>,
+    /// `SET_POSITION` loads so far (they may change any run's accounts).
+    position_loads: u64,
+}
+
+/// The outcome of checking one instrument's run for races (see [`Lane::run_is_race_free`]).
+#[derive(Clone, Copy)]
+struct RunCheck {
+    run: u64,
+    position_loads: u64,
+    race_free: bool,
 }
 
 impl Lane {
@@ -151,7 +215,7 @@ impl Lane {
             cursor: 0,
             remaining: 0,
             last_issue: None,
-            issued: VecDeque::new(),
+            issued: InFlight::new(),
             // u64::MAX: no update (no item is ever issued that late).
             updates: [Update {
                 clock: u64::MAX,
@@ -159,6 +223,9 @@ impl Lane {
                 before: AccountWords::default(),
             }; RACE as usize],
             recent: [0; RECENT_BUCKETS],
+            race_free: false,
+            run_checks: vec![None; 1 << instrument_bits],
+            position_loads: 0,
         }
     }
 
@@ -232,11 +299,9 @@ impl Lane {
         pop: bool,
     ) -> Result<(), Overflow> {
         let issue = self.remaining != 0 && !self.flags.almost_full(clock);
-        if self
+        if let Some(item) = self
             .issued
-            .front()
-            .is_some_and(|item| item.clock + UPDATE_STAGE == clock)
-            && let Some(item) = self.issued.pop_front()
+            .pop_if(|item| item.clock + UPDATE_STAGE == clock)
         {
             self.update(item, job)?;
         }
@@ -270,15 +335,12 @@ impl Lane {
     /// the position re-evaluations issued.
     #[inline(never)]
     pub fn advance(&mut self, from: u64, clocks: u64, job: &JobOperands) -> Result<u64, Overflow> {
+        if self.race_free && self.kind == Opcode::Price as u8 {
+            return self.advance_price(from, clocks, job);
+        }
         let end = from + clocks;
         // Items issued before this stretch are older than any it issues: they go first.
-        while let Some(item) = self
-            .issued
-            .front()
-            .copied()
-            .filter(|item| item.clock + UPDATE_STAGE < end)
-        {
-            self.issued.pop_front();
+        while let Some(item) = self.issued.pop_if(|item| item.clock + UPDATE_STAGE < end) {
             self.update(item, job)?;
         }
         // An item reaching its update stage inside the stretch is updated as it issues.
@@ -298,15 +360,49 @@ impl Lane {
         Ok(if reads_position(self.kind) { issues } else { 0 })
     }
 
+    /// [`Lane::advance`] for a race-free price update: the same items, updated at the same
+    /// clocks, through the price-move arithmetic only and with no read-around record.
+    fn advance_price(
+        &mut self,
+        from: u64,
+        clocks: u64,
+        job: &JobOperands,
+    ) -> Result<u64, Overflow> {
+        let end = from + clocks;
+        let issues = u64::from(self.remaining).min(clocks);
+        // Items issued before `end - UPDATE_STAGE` reach their update stage in the stretch.
+        let updated = issues.min(clocks.saturating_sub(UPDATE_STAGE));
+        let cursor = self.cursor;
+        let mut writer = Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind);
+        let positions = &self.positions[..];
+        while let Some(item) = self.issued.pop_if(|item| item.clock + UPDATE_STAGE < end) {
+            writer.price_item(positions, item, job)?;
+        }
+        for k in 0..issues {
+            let item = Issued {
+                clock: from + k,
+                cursor: cursor.wrapping_add(k as u32),
+            };
+            prefetch_ahead(positions, writer.accounts, item.cursor);
+            if k < updated {
+                writer.price_item(positions, item, job)?;
+            } else {
+                self.issued.push_back(item);
+            }
+        }
+        if issues != 0 {
+            self.last_issue = Some(from + issues - 1);
+            self.cursor = self.cursor.wrapping_add(issues as u32);
+            self.remaining -= issues as u32;
+        }
+        Ok(issues)
+    }
+
     fn issue(&mut self, clock: u64) {
         // Ask memory early for what later items need: the position PREFETCH_DISTANCE ahead,
         // and the account of the one half as far ahead (whose position line came earlier).
         if reads_position(self.kind) {
-            let position_mask = self.positions.len() - 1;
-            let slot = self.cursor as usize;
-            prefetch(&self.positions[(slot + PREFETCH_DISTANCE) & position_mask]);
-            let ahead = self.positions[(slot + PREFETCH_DISTANCE / 2) & position_mask][0];
-            prefetch(&self.accounts[ahead as usize & (self.accounts.len() - 1)]);
+            prefetch_ahead(&self.positions, &self.accounts, self.cursor);
         }
         self.last_issue = Some(clock);
         self.cursor = self.cursor.wrapping_add(1);
@@ -316,51 +412,31 @@ impl Lane {
     /// An item's account update, and the flag write it decides.
     #[inline(always)]
     fn update(&mut self, item: Issued, job: &JobOperands) -> Result<(), Overflow> {
+        if self.race_free && self.kind == Opcode::Price as u8 {
+            Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind).price_item(
+                &self.positions,
+                item,
+                job,
+            )?;
+            return Ok(());
+        }
         let slot = item.cursor as usize & (self.positions.len() - 1);
         let (account, change) = self.item_change(slot, item.cursor, job);
         let account = account as usize & (self.accounts.len() - 1);
-        let read = self.read(account, item.clock);
-        let margin = margin_of(&read).wrapping_add(change.margin()) & MASK_96;
-        let open = ((read.0[3] >> 32) as u8).wrapping_add(change.open) & 31;
-        let old_state = ((read.0[3] >> 40) & 3) as u8;
-        let equity = read.0[0].wrapping_add(change.equity);
-        let state = decide(equity, margin, open, job.warn_bps);
-        let result = AccountWords([
-            equity,
-            margin as u64,
-            (margin >> 64) as u64,
-            (read.0[3] & 0xFFFF_FFFF) | u64::from(open) << 32 | u64::from(state) << 40,
-        ]);
-        let before = std::mem::replace(&mut self.accounts[account], result);
-        self.updates[(item.clock % RACE) as usize] = Update {
-            clock: item.clock,
-            slot: account,
-            before,
-        };
-        self.recent[account % RECENT_BUCKETS] = item.clock + 1;
-
-        // The flag, if the state changed (in a scan: if it is not HEALTHY).
-        let raise = if self.kind == Opcode::Scan as u8 {
-            state != 0
+        let read = if self.race_free {
+            self.accounts[account]
         } else {
-            state != old_state
+            self.read(account, item.clock)
         };
-        if raise {
-            let written = item.clock + LANE_DEPTH as u64;
-            self.flags.write(
-                written,
-                [
-                    job.seq,
-                    (result.0[3] & 0xFFFF_FFFF)
-                        | u64::from(state) << 32
-                        | u64::from(self.id) << 40
-                        | u64::from(self.kind) << 48,
-                    result.0[0],
-                    result.0[1],
-                    result.0[2],
-                    written,
-                ],
-            )?;
+        let before = Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind)
+            .apply(item.clock, account, read, change, job)?;
+        if !self.race_free {
+            self.updates[(item.clock % RACE) as usize] = Update {
+                clock: item.clock,
+                slot: account,
+                before,
+            };
+            self.recent[account % RECENT_BUCKETS] = item.clock + 1;
         }
         Ok(())
     }
@@ -410,23 +486,60 @@ impl Lane {
             .map_or(self.accounts[slot], |u| u.before)
     }
 
+    /// Items of a job race only with items of the same job: the dispatcher starts a job
+    /// once every item of the one before has written back.
     fn begin(&mut self, start: Start) {
         self.kind = start.kind;
         self.cursor = 0;
         self.remaining = 0;
+        self.race_free = false;
         match Opcode::from_code(start.kind) {
             Some(Opcode::Price) => {
                 let run = self.runs[start.instrument];
                 self.cursor = run as u32;
                 self.remaining = (run >> 32) as u32;
+                self.race_free = self.run_is_race_free(start.instrument);
             }
             Some(Opcode::ChangePosition | Opcode::AdjustCollateral) if start.lane == self.id => {
                 self.cursor = start.index;
                 self.remaining = 1;
+                self.race_free = true;
             }
             Some(Opcode::Scan) => self.remaining = self.account_count,
             _ => {}
         }
+    }
+
+    /// No account slot appears twice among any `RACE + 1` neighbouring positions of the
+    /// instrument's run: then no item of a price update on it reads around another's
+    /// write-back (stalls only put items further apart). The host's books always pass (an
+    /// account holds one position per instrument); the check is cached until the run or a
+    /// position is loaded again.
+    fn run_is_race_free(&mut self, instrument: usize) -> bool {
+        let run = self.runs[instrument];
+        if let Some(check) = self.run_checks[instrument]
+            && check.run == run
+            && check.position_loads == self.position_loads
+        {
+            return check.race_free;
+        }
+        let (first, count) = (run as u32 as usize, (run >> 32) as usize);
+        let (position_mask, account_mask) = (self.positions.len() - 1, self.accounts.len() - 1);
+        // A run longer than the position slots wraps onto itself: past one lap and a race
+        // window, every pair of neighbours repeats one already checked.
+        let count = count.min(self.positions.len() + RACE as usize);
+        let account_at =
+            |k: usize| self.positions[(first + k) & position_mask][0] as usize & account_mask;
+        let race_free = (1..count).all(|k| {
+            let account = account_at(k);
+            (k.saturating_sub(RACE as usize)..k).all(|j| account_at(j) != account)
+        });
+        self.run_checks[instrument] = Some(RunCheck {
+            run,
+            position_loads: self.position_loads,
+            race_free,
+        });
+        race_free
     }
 
     fn load(&mut self, load: Load) {
@@ -442,11 +555,107 @@ impl Lane {
             Some(Opcode::SetPosition) => {
                 let slot = load.index as usize & (self.positions.len() - 1);
                 self.positions[slot] = [w1 & 0xFFFF_FFFF, w2, w3];
+                self.position_loads += 1;
             }
             Some(Opcode::SetRange) => self.runs[load.instrument] = w1,
             _ => {}
         }
     }
+}
+
+/// The part of a lane an item's update writes: the accounts and the flag queue.
+struct Writer<'a> {
+    accounts: &'a mut [AccountWords],
+    flags: &'a mut FlagFifo,
+    /// The job is a scan (which flags every account not HEALTHY).
+    scan: bool,
+    /// Lane and opcode, in place in a flag's word 1.
+    tag: u64,
+}
+
+impl<'a> Writer<'a> {
+    /// A price update's item, in a race-free run (it reads its account directly).
+    #[inline(always)]
+    fn price_item(
+        &mut self,
+        positions: &[PositionWords],
+        item: Issued,
+        job: &JobOperands,
+    ) -> Result<AccountWords, Overflow> {
+        let position = positions[item.cursor as usize & (positions.len() - 1)];
+        let change = price_move(position[1], job.price_a, job.price_b, job.brackets);
+        let account = position[0] as usize & (self.accounts.len() - 1);
+        self.apply(item.clock, account, self.accounts[account], change, job)
+    }
+
+    /// The write side of lane `id` running a job of opcode `kind`.
+    fn new(accounts: &'a mut [AccountWords], flags: &'a mut FlagFifo, id: u8, kind: u8) -> Self {
+        Writer {
+            accounts,
+            flags,
+            scan: kind == Opcode::Scan as u8,
+            tag: u64::from(id) << 40 | u64::from(kind) << 48,
+        }
+    }
+
+    /// Adds `change` to the account in `slot` as the item issued at `clock` read it (`read`),
+    /// decides its state, writes it back and queues its flag if it raises one; returns the
+    /// value it overwrote.
+    #[inline(always)]
+    fn apply(
+        &mut self,
+        clock: u64,
+        slot: usize,
+        read: AccountWords,
+        change: Change,
+        job: &JobOperands,
+    ) -> Result<AccountWords, Overflow> {
+        let margin = margin_of(&read).wrapping_add(change.margin()) & MASK_96;
+        let open = ((read.0[3] >> 32) as u8).wrapping_add(change.open) & 31;
+        let old_state = ((read.0[3] >> 40) & 3) as u8;
+        let equity = read.0[0].wrapping_add(change.equity);
+        let state = decide(equity, margin, open, job.warn_bps);
+        let result = AccountWords([
+            equity,
+            margin as u64,
+            (margin >> 64) as u64,
+            (read.0[3] & 0xFFFF_FFFF) | u64::from(open) << 32 | u64::from(state) << 40,
+        ]);
+        let before = std::mem::replace(&mut self.accounts[slot], result);
+
+        // The flag, if the state changed (in a scan: if it is not HEALTHY).
+        let raise = if self.scan {
+            state != 0
+        } else {
+            state != old_state
+        };
+        if raise {
+            let written = clock + LANE_DEPTH as u64;
+            self.flags.write(
+                written,
+                [
+                    job.seq,
+                    (result.0[3] & 0xFFFF_FFFF) | u64::from(state) << 32 | self.tag,
+                    result.0[0],
+                    result.0[1],
+                    result.0[2],
+                    written,
+                ],
+            )?;
+        }
+        Ok(before)
+    }
+}
+
+/// Asks memory early for what later items need: the position `PREFETCH_DISTANCE` past
+/// `cursor`, and the account of the one half as far ahead (whose position line came earlier).
+#[inline(always)]
+fn prefetch_ahead(positions: &[PositionWords], accounts: &[AccountWords], cursor: u32) {
+    let position_mask = positions.len() - 1;
+    let slot = cursor as usize;
+    prefetch(&positions[(slot + PREFETCH_DISTANCE) & position_mask]);
+    let ahead = positions[(slot + PREFETCH_DISTANCE / 2) & position_mask][0];
+    prefetch(&accounts[ahead as usize & (accounts.len() - 1)]);
 }
 
 /// Asks the kernel to back `memory` with huge pages: account reads are random, and with 4 KiB
@@ -491,4 +700,95 @@ fn prefetch<T>(value: &T) {
 /// Jobs whose items read a stored position (and count as position-updates).
 fn reads_position(kind: u8) -> bool {
     kind == Opcode::Price as u8 || kind == Opcode::ChangePosition as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lane of 16 account and 64 position slots whose instrument 0 runs over positions
+    /// 0..`accounts.len()`, holding those accounts.
+    fn lane_with_run(accounts: &[u64]) -> Lane {
+        let mut lane = Lane::new(0, 4, 6, 3);
+        for (index, &account) in accounts.iter().enumerate() {
+            lane.load(Load {
+                kind: Opcode::SetPosition as u8,
+                index: index as u32,
+                instrument: 0,
+                words: [account, 1, 1],
+            });
+        }
+        lane.load(Load {
+            kind: Opcode::SetRange as u8,
+            index: 0,
+            instrument: 0,
+            words: [(accounts.len() as u64) << 32, 0, 0],
+        });
+        lane
+    }
+
+    #[test]
+    fn a_run_races_when_an_account_comes_back_within_the_race_window() {
+        let window = RACE;
+        // Account 0 again `window` positions later: the later item reads it before the
+        // earlier one writes back.
+        let mut near: Vec<u64> = (0..window).collect();
+        near.push(0);
+        assert!(!lane_with_run(&near).run_is_race_free(0));
+        // One position further it has written back.
+        let mut far: Vec<u64> = (0..=window).collect();
+        far.push(0);
+        assert!(lane_with_run(&far).run_is_race_free(0));
+        // Slots beyond the account table wrap onto it (slot 16 is slot 0).
+        assert!(!lane_with_run(&[0, 16]).run_is_race_free(0));
+        assert!(lane_with_run(&[]).run_is_race_free(0));
+    }
+
+    #[test]
+    fn a_position_or_range_load_makes_the_run_checked_again() {
+        let mut lane = lane_with_run(&[1, 2, 3, 4]);
+        assert!(lane.run_is_race_free(0));
+        lane.load(Load {
+            kind: Opcode::SetPosition as u8,
+            index: 3,
+            instrument: 0,
+            words: [2, 1, 1],
+        });
+        assert!(!lane.run_is_race_free(0));
+        lane.load(Load {
+            kind: Opcode::SetRange as u8,
+            index: 0,
+            instrument: 0,
+            words: [2 << 32, 0, 0],
+        });
+        assert!(
+            lane.run_is_race_free(0),
+            "positions 0 and 1 hold accounts 1 and 2"
+        );
+    }
+
+    #[test]
+    fn a_run_longer_than_the_position_slots_is_checked_over_one_lap() {
+        // The 64 positions hold account slots 0..16 in turn: a slot comes back 16 positions
+        // later, outside the race window, also across the wrap from position 63 to 0.
+        let accounts: Vec<u64> = (0..64).map(|k| k % 16).collect();
+        let mut lane = lane_with_run(&accounts);
+        assert!(lane.run_is_race_free(0));
+        lane.load(Load {
+            kind: Opcode::SetRange as u8,
+            index: 0,
+            instrument: 0,
+            words: [u64::from(u32::MAX) << 32 | 60, 0, 0],
+        });
+        // Positions 60..64 then 0..: account slots 12, 13, 14, 15, 0, 1, ...: still 16 apart.
+        assert!(lane.run_is_race_free(0));
+        lane.load(Load {
+            kind: Opcode::SetPosition as u8,
+            index: 1,
+            instrument: 0,
+            words: [14, 1, 1],
+        });
+        // Around the wrap, position 1 (now account 14) comes 3 after position 62 (also 14).
+        assert!(!lane.run_is_race_free(0));
+    }
 }

@@ -121,6 +121,8 @@ pub struct FastEngine {
     flag_valid: bool,
     flag_data: [u64; 6],
     flag_turn: u8,
+    /// Lanes with flags queued, kept between calls of [`FastEngine::bulk`] for its storage.
+    queued: Vec<usize>,
 }
 
 /// A signed field within −2^62..=2^62.
@@ -163,6 +165,7 @@ impl FastEngine {
             flag_valid: false,
             flag_data: [0; 6],
             flag_turn: 0,
+            queued: Vec::new(),
         }
     }
 
@@ -395,11 +398,15 @@ impl FastEngine {
                 .advance(from, clocks, &job)
                 .map_err(|_| overflow(id, from))?;
         }
-        let queued: Vec<usize> = (0..self.lanes.len())
-            .filter(|&id| !self.lanes[id].flags().is_empty())
-            .collect();
+        let mut queued = std::mem::take(&mut self.queued);
+        queued.clear();
+        queued.extend((0..self.lanes.len()).filter(|&id| !self.lanes[id].flags().is_empty()));
         let mut flags = 0;
         for clock in from..from + clocks {
+            if queued.is_empty() && !self.flag_valid {
+                // Nothing to take or hand on for the rest of the stretch.
+                break;
+            }
             let pick = self.merger_pick(clock, queued.iter().copied());
             let take = pick.is_some() && (!self.flag_valid || flag_ready);
             if self.flag_valid && flag_ready {
@@ -414,8 +421,12 @@ impl FastEngine {
                 self.flag_turn = lane as u8;
                 self.flag_data = *self.lanes[lane].flags().head();
                 self.lanes[lane].pop_flag();
+                if self.lanes[lane].flags().is_empty() {
+                    queued.retain(|&id| id != lane);
+                }
             }
         }
+        self.queued = queued;
         let c = &mut self.counters;
         c[POSITION_UPDATES] = c[POSITION_UPDATES].wrapping_add(updates);
         c[BUSY_CYCLES] = c[BUSY_CYCLES].wrapping_add(clocks);
