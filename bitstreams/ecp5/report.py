@@ -237,7 +237,7 @@ def main():
         f.write("\n")
     analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
     with open(os.path.join(args.out, "REPORT.md"), "w", encoding="utf-8") as f:
-        use_analysis = args.config == "ecp5" and os.path.exists(analysis)
+        use_analysis = args.config in ("ecp5", "ecp5-one-lane") and os.path.exists(analysis)
         f.write(markdown(result, read_text(analysis) if use_analysis else None))
     if result["fits"]:
         fail("the synthesised design does not fit the device: " + "; ".join(result["fits"]))

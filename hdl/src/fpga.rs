@@ -14,7 +14,8 @@
 //!   flag queues into block RAM too). The runs and the 2^4-entry instrument tables map to
 //!   distributed RAM. Twice the accounts or positions per lane would not fit.
 //!
-//! `bitstreams/REPORT.md` has what the tools measured for [`Ecp5Engine`].
+//! `bitstreams/REPORT.md` has what the tools measured for [`Ecp5OneLaneEngine`], the default
+//! build: the flow used here has not finished routing [`Ecp5Engine`].
 
 use crate::engine::MarginEngine;
 use crate::verilog::design_verilog;
