@@ -342,6 +342,29 @@ fn small_geometry() -> CardGeometry {
     }
 }
 
+/// A random case: a book of `accounts` accounts on `instruments` instruments, loaded into
+/// the small card, and `operations` of random traffic on it, driven into both engines clock
+/// by clock or (`bulk`) with quiet stretches run in bulk.
+fn random_lockstep(
+    seed: u64,
+    accounts: usize,
+    instruments: usize,
+    extreme: bool,
+    operations: usize,
+    bulk: bool,
+) -> Result<Seen, String> {
+    let scale = if extreme {
+        Scale::Extreme
+    } else {
+        Scale::Small
+    };
+    let (book, tape) = random_case(seed, accounts, instruments, 8, scale);
+    let image = CardImage::new(&book, small_geometry(), 8_000).expect("fits");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ if bulk { 0xB0_1C } else { 0x5EED });
+    let traffic = traffic(&book, &tape, &image, &mut rng, operations);
+    run_lockstep::<2, 4, 6, 3>(&traffic, seed, bulk).map_err(|e| format!("seed {seed}: {e}"))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
 
@@ -353,20 +376,13 @@ proptest! {
         extreme in any::<bool>(),
         operations in 10usize..60,
     ) {
-        let scale = if extreme { Scale::Extreme } else { Scale::Small };
-        let (book, tape) = random_case(seed, accounts, instruments, 8, scale);
-        let warn_bps = 8_000;
-        let image = CardImage::new(&book, small_geometry(), warn_bps).expect("fits");
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED);
-        let traffic = traffic(&book, &tape, &image, &mut rng, operations);
-        let result = run_lockstep::<2, 4, 6, 3>(&traffic, seed, false);
-        prop_assert!(result.is_ok(), "seed {seed}: {}", result.unwrap_err());
+        let result = random_lockstep(seed, accounts, instruments, extreme, operations, false);
+        prop_assert!(result.is_ok(), "{}", result.unwrap_err());
     }
 
-    /// The same traffic with the quiet stretches run in bulk. The raw records of the traffic
-    /// load positions that put one account twice into a run, so the fast engine's
-    /// read-around (for such runs) and its direct path (for the host's race-free runs) both
-    /// meet the RTL.
+    /// The same traffic with the quiet stretches run in bulk. The traffic rewrites positions
+    /// so that one account comes twice into a run, so the fast engine's read-around (for such
+    /// runs) and its direct path (for the host's race-free runs) both meet the RTL.
     #[test]
     fn the_fast_engine_run_in_bulk_shows_the_rtl_flags_and_ports(
         seed in any::<u64>(),
@@ -375,13 +391,8 @@ proptest! {
         extreme in any::<bool>(),
         operations in 10usize..60,
     ) {
-        let scale = if extreme { Scale::Extreme } else { Scale::Small };
-        let (book, tape) = random_case(seed, accounts, instruments, 8, scale);
-        let image = CardImage::new(&book, small_geometry(), 8_000).expect("fits");
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xB0_1C);
-        let traffic = traffic(&book, &tape, &image, &mut rng, operations);
-        let result = run_lockstep::<2, 4, 6, 3>(&traffic, seed, true);
-        prop_assert!(result.is_ok(), "seed {seed}: {}", result.unwrap_err());
+        let result = random_lockstep(seed, accounts, instruments, extreme, operations, true);
+        prop_assert!(result.is_ok(), "{}", result.unwrap_err());
     }
 }
 

@@ -706,24 +706,34 @@ fn reads_position(kind: u8) -> bool {
 mod tests {
     use super::*;
 
+    /// Loads account slot `account` into position slot `index` of `lane`.
+    fn set_position(lane: &mut Lane, index: u32, account: u64) {
+        lane.load(Load {
+            kind: Opcode::SetPosition as u8,
+            index,
+            instrument: 0,
+            words: [account, 1, 1],
+        });
+    }
+
+    /// Sets instrument 0's run of `lane` to `count` positions from `first`.
+    fn set_run(lane: &mut Lane, first: u32, count: u32) {
+        lane.load(Load {
+            kind: Opcode::SetRange as u8,
+            index: 0,
+            instrument: 0,
+            words: [u64::from(count) << 32 | u64::from(first), 0, 0],
+        });
+    }
+
     /// A lane of 16 account and 64 position slots whose instrument 0 runs over positions
     /// 0..`accounts.len()`, holding those accounts.
     fn lane_with_run(accounts: &[u64]) -> Lane {
         let mut lane = Lane::new(0, 4, 6, 3);
         for (index, &account) in accounts.iter().enumerate() {
-            lane.load(Load {
-                kind: Opcode::SetPosition as u8,
-                index: index as u32,
-                instrument: 0,
-                words: [account, 1, 1],
-            });
+            set_position(&mut lane, index as u32, account);
         }
-        lane.load(Load {
-            kind: Opcode::SetRange as u8,
-            index: 0,
-            instrument: 0,
-            words: [(accounts.len() as u64) << 32, 0, 0],
-        });
+        set_run(&mut lane, 0, accounts.len() as u32);
         lane
     }
 
@@ -748,19 +758,9 @@ mod tests {
     fn a_position_or_range_load_makes_the_run_checked_again() {
         let mut lane = lane_with_run(&[1, 2, 3, 4]);
         assert!(lane.run_is_race_free(0));
-        lane.load(Load {
-            kind: Opcode::SetPosition as u8,
-            index: 3,
-            instrument: 0,
-            words: [2, 1, 1],
-        });
+        set_position(&mut lane, 3, 2);
         assert!(!lane.run_is_race_free(0));
-        lane.load(Load {
-            kind: Opcode::SetRange as u8,
-            index: 0,
-            instrument: 0,
-            words: [2 << 32, 0, 0],
-        });
+        set_run(&mut lane, 0, 2);
         assert!(
             lane.run_is_race_free(0),
             "positions 0 and 1 hold accounts 1 and 2"
@@ -774,20 +774,10 @@ mod tests {
         let accounts: Vec<u64> = (0..64).map(|k| k % 16).collect();
         let mut lane = lane_with_run(&accounts);
         assert!(lane.run_is_race_free(0));
-        lane.load(Load {
-            kind: Opcode::SetRange as u8,
-            index: 0,
-            instrument: 0,
-            words: [u64::from(u32::MAX) << 32 | 60, 0, 0],
-        });
+        set_run(&mut lane, 60, u32::MAX);
         // Positions 60..64 then 0..: account slots 12, 13, 14, 15, 0, 1, ...: still 16 apart.
         assert!(lane.run_is_race_free(0));
-        lane.load(Load {
-            kind: Opcode::SetPosition as u8,
-            index: 1,
-            instrument: 0,
-            words: [14, 1, 1],
-        });
+        set_position(&mut lane, 1, 14);
         // Around the wrap, position 1 (now account 14) comes 3 after position 62 (also 14).
         assert!(!lane.run_is_race_free(0));
     }
