@@ -378,17 +378,17 @@ impl Lane {
         while let Some(item) = self.issued.pop_if(|item| item.clock + UPDATE_STAGE < end) {
             writer.price_item(positions, item, job)?;
         }
-        for k in 0..issues {
-            let item = Issued {
-                clock: from + k,
-                cursor: cursor.wrapping_add(k as u32),
-            };
-            prefetch_ahead(positions, writer.accounts, item.cursor);
-            if k < updated {
-                writer.price_item(positions, item, job)?;
-            } else {
-                self.issued.push_back(item);
-            }
+        let item = |k: u64| Issued {
+            clock: from + k,
+            cursor: cursor.wrapping_add(k as u32),
+        };
+        for k in 0..updated {
+            prefetch_ahead(positions, writer.accounts, item(k).cursor);
+            writer.price_item(positions, item(k), job)?;
+        }
+        for k in updated..issues {
+            prefetch_ahead(positions, writer.accounts, item(k).cursor);
+            self.issued.push_back(item(k));
         }
         if issues != 0 {
             self.last_issue = Some(from + issues - 1);
