@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use riskpipe::book::Book;
 use riskpipe::card_image::{CardGeometry, CardImage};
 use riskpipe::tape::PriceUpdate;
+use riskpipe_hdl::lane::{ACCOUNT_READ_STAGE, LANE_DEPTH};
 use riskpipe_hdl::ports::{PortInputs, RtlEngine};
 use riskpipe_proto::wire::{Command, reg};
 use riskpipe_sim::engine::{CardEngine, RunLimits};
@@ -257,18 +258,18 @@ fn traffic(
                 let (lane, slot) = image.position_slot(p);
                 let instrument = book.positions[p].instrument;
                 let (_, account_slot) = image.account_slot(book.positions[p].account as usize);
-                let mut same_run = (0..book.positions.len()).filter(|&q| {
-                    q != p
-                        && book.positions[q].instrument == instrument
-                        && image.position_slot(q).0 == lane
-                        && image.position_slot(q).1.abs_diff(slot) <= 8
-                });
-                if let Some(q) = same_run.next_back() {
+                // The fast engine's race window (LANE_DEPTH − ACCOUNT_READ_STAGE clocks).
+                let window = (LANE_DEPTH - ACCOUNT_READ_STAGE) as u32;
+                let mut same_run = (0..book.positions.len())
+                    .filter(|&q| q != p && book.positions[q].instrument == instrument)
+                    .map(|q| image.position_slot(q))
+                    .filter(|&(q_lane, q_slot)| q_lane == lane && q_slot.abs_diff(slot) <= window);
+                if let Some((_, q_slot)) = same_run.next_back() {
                     let v = book.instruments[instrument as usize].value_per_lot_tick as i64;
                     let qv = rng.gen_range(-12..=12) * v;
                     commands.push(Command::set_position(
                         lane,
-                        image.position_slot(q).1,
+                        q_slot,
                         account_slot,
                         qv,
                         qv * i64::from(rng.gen_range(1..=max_price)),

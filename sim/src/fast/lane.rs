@@ -335,7 +335,7 @@ impl Lane {
     /// the position re-evaluations issued.
     #[inline(never)]
     pub fn advance(&mut self, from: u64, clocks: u64, job: &JobOperands) -> Result<u64, Overflow> {
-        if self.race_free && self.kind == Opcode::Price as u8 {
+        if self.direct_price() {
             return self.advance_price(from, clocks, job);
         }
         let end = from + clocks;
@@ -358,6 +358,11 @@ impl Lane {
             }
         }
         Ok(if reads_position(self.kind) { issues } else { 0 })
+    }
+
+    /// The job is a price update on a race-free run, whose items take the direct path.
+    fn direct_price(&self) -> bool {
+        self.race_free && self.kind == Opcode::Price as u8
     }
 
     /// [`Lane::advance`] for a race-free price update: the same items, updated at the same
@@ -412,7 +417,7 @@ impl Lane {
     /// An item's account update, and the flag write it decides.
     #[inline(always)]
     fn update(&mut self, item: Issued, job: &JobOperands) -> Result<(), Overflow> {
-        if self.race_free && self.kind == Opcode::Price as u8 {
+        if self.direct_price() {
             Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind).price_item(
                 &self.positions,
                 item,
