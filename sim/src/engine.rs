@@ -108,6 +108,15 @@ impl RunEnd {
         room
     }
 
+    /// The clocks that end the run from here (by its clock limit, or by filling the flag
+    /// room in its last clock) if the shell acts on nothing but flag beats, unless flag beats
+    /// could end it sooner.
+    pub fn clocks_to_end(&self) -> Option<u64> {
+        let left = self.limits.most.saturating_sub(self.clocks);
+        let beats_fit = !self.flag_ready || self.flags + left <= self.limits.flag_room;
+        (left != 0 && beats_fit).then_some(left)
+    }
+
     /// Counts `clocks` clocks run in bulk (no more than [`RunEnd::bulk_room`]) in which the
     /// shell took the flag beats `beats`, already appended to the run's list.
     pub fn after_bulk(&mut self, clocks: u64, beats: &[TakenFlag]) {

@@ -207,16 +207,8 @@ impl FastEngine {
         .filter(|(set, _)| *set)
         .fold(0, |word, (_, bit)| word | bit);
 
-        let mut out = PortOutputs::default();
-        self.registers.outputs(inputs, &mut out);
-        let command_ready =
-            self.phase == Phase::Idle && self.registers.enabled() && !self.reset_pending;
-        out.command_ready = command_ready;
-        if self.flag_valid {
-            let mut words = [0; FLAG_WORDS];
-            words[..6].copy_from_slice(&self.flag_data);
-            out.flag = Some(words);
-        }
+        let out = self.outputs(inputs);
+        let command_ready = out.command_ready;
 
         // The edge. Counters first, in the order the design assigns them.
         let q = self.counters;
@@ -331,6 +323,20 @@ impl FastEngine {
         Ok(out)
     }
 
+    /// The outputs of this clock, before its edge.
+    fn outputs(&self, inputs: &PortInputs) -> PortOutputs {
+        let mut out = PortOutputs::default();
+        self.registers.outputs(inputs, &mut out);
+        out.command_ready =
+            self.phase == Phase::Idle && self.registers.enabled() && !self.reset_pending;
+        if self.flag_valid {
+            let mut words = [0; FLAG_WORDS];
+            words[..6].copy_from_slice(&self.flag_data);
+            out.flag = Some(words);
+        }
+        out
+    }
+
     /// The merger's choice at `clock` among `lanes` (ascending): the highest lane with a
     /// readable flag below the last one served, else the highest.
     fn merger_pick(&self, clock: u64, lanes: impl Iterator<Item = usize>) -> Option<usize> {
@@ -349,16 +355,16 @@ impl FastEngine {
 
     /// How many clocks from now [`FastEngine::bulk`] may run with `inputs` held: the
     /// dispatcher stays in RUN (some lane is surely busy throughout), the register block sees
-    /// nothing, no lane's queue can reach almost full, and the run goes on (`end`).
+    /// nothing, and no lane's queue can reach almost full.
     #[inline(never)]
-    fn bulk_room(&self, inputs: &PortInputs, end: &RunEnd) -> u64 {
+    fn bulk_room(&self, inputs: &PortInputs) -> u64 {
         let registers_quiet =
             self.registers.is_quiet() && !inputs.arvalid && !(inputs.awvalid && inputs.wvalid);
         if self.phase != Phase::Run || self.reset_pending || !registers_quiet {
             return 0;
         }
         let clock = self.cycles;
-        let mut room = end.bulk_room();
+        let mut room = u64::MAX;
         let mut busy_through = None;
         for lane in &self.lanes {
             busy_through = busy_through.max(lane.busy_through(clock));
@@ -370,17 +376,18 @@ impl FastEngine {
         busy_through.map_or(0, |last| room.min(last + 1 - clock))
     }
 
-    /// Runs `clocks` clocks (within [`FastEngine::bulk_room`]) lane by lane, then the merger
-    /// over them, appending the flag beats the shell takes to `taken` (clocks counted from
-    /// `first_offset`).
+    /// Runs `clocks` clocks (at least one, within [`FastEngine::bulk_room`]) with `inputs`
+    /// held, lane by lane, then the merger over them; appends the flag beats the shell takes
+    /// to `taken` (clocks counted from `first_offset`) and returns the outputs of the last
+    /// clock.
     #[inline(never)]
     fn bulk(
         &mut self,
         clocks: u64,
-        flag_ready: bool,
+        inputs: &PortInputs,
         first_offset: u64,
         taken: &mut Vec<TakenFlag>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<PortOutputs, EngineError> {
         let from = self.cycles;
         let instrument = self.instrument_field() & self.instrument_mask();
         let job = JobOperands {
@@ -398,42 +405,59 @@ impl FastEngine {
                 .advance(from, clocks, &job)
                 .map_err(|_| overflow(id, from))?;
         }
-        let mut queued = std::mem::take(&mut self.queued);
-        queued.clear();
-        queued.extend((0..self.lanes.len()).filter(|&id| !self.lanes[id].flags().is_empty()));
-        let mut flags = 0;
-        for clock in from..from + clocks {
-            if queued.is_empty() && !self.flag_valid {
+        self.queued.clear();
+        self.queued
+            .extend((0..self.lanes.len()).filter(|&id| !self.lanes[id].flags().is_empty()));
+        let beats = taken.len();
+        let last = from + clocks - 1;
+        for clock in from..last {
+            if !self.merge(clock, inputs.flag_ready, first_offset + clock - from, taken) {
                 // Nothing to take or hand on for the rest of the stretch.
                 break;
             }
-            let pick = self.merger_pick(clock, queued.iter().copied());
-            let take = pick.is_some() && (!self.flag_valid || flag_ready);
-            if self.flag_valid && flag_ready {
-                let mut record = [0; FLAG_WORDS];
-                record[..6].copy_from_slice(&self.flag_data);
-                taken.push((first_offset + clock - from, record));
-                self.flag_valid = false;
-                flags += 1;
-            }
-            if let (true, Some(lane)) = (take, pick) {
-                self.flag_valid = true;
-                self.flag_turn = lane as u8;
-                self.flag_data = *self.lanes[lane].flags().head();
-                self.lanes[lane].pop_flag();
-                if self.lanes[lane].flags().is_empty() {
-                    queued.retain(|&id| id != lane);
-                }
-            }
         }
-        self.queued = queued;
+        let out = self.outputs(inputs);
+        self.merge(last, inputs.flag_ready, first_offset + clocks - 1, taken);
         let c = &mut self.counters;
         c[POSITION_UPDATES] = c[POSITION_UPDATES].wrapping_add(updates);
         c[BUSY_CYCLES] = c[BUSY_CYCLES].wrapping_add(clocks);
-        c[FLAGS] = c[FLAGS].wrapping_add(flags);
-        c[CYCLES] = from + clocks - 1;
+        c[FLAGS] = c[FLAGS].wrapping_add((taken.len() - beats) as u64);
+        c[CYCLES] = last;
         self.cycles = from + clocks;
-        Ok(())
+        Ok(out)
+    }
+
+    /// The merger and the flag port in `clock` of a bulk stretch, among the lanes in
+    /// `self.queued` (recorded as the run's clock `offset`); says whether a flag is left to
+    /// take or hand on.
+    fn merge(
+        &mut self,
+        clock: u64,
+        flag_ready: bool,
+        offset: u64,
+        taken: &mut Vec<TakenFlag>,
+    ) -> bool {
+        if self.queued.is_empty() && !self.flag_valid {
+            return false;
+        }
+        let pick = self.merger_pick(clock, self.queued.iter().copied());
+        let take = pick.is_some() && (!self.flag_valid || flag_ready);
+        if self.flag_valid && flag_ready {
+            let mut record = [0; FLAG_WORDS];
+            record[..6].copy_from_slice(&self.flag_data);
+            taken.push((offset, record));
+            self.flag_valid = false;
+        }
+        if let (true, Some(lane)) = (take, pick) {
+            self.flag_valid = true;
+            self.flag_turn = lane as u8;
+            self.flag_data = *self.lanes[lane].flags().head();
+            self.lanes[lane].pop_flag();
+            if self.lanes[lane].flags().is_empty() {
+                self.queued.retain(|&id| id != lane);
+            }
+        }
+        true
     }
 
     fn opcode(&self) -> u8 {
@@ -628,10 +652,18 @@ impl CardEngine for FastEngine {
     ) -> Result<(u64, PortOutputs), EngineError> {
         let mut end = RunEnd::new(inputs, limits);
         loop {
-            let bulk = self.bulk_room(inputs, &end);
+            let room = self.bulk_room(inputs);
+            // The run's last clock needs its outputs: a stretch that ends the run returns them.
+            if let Some(left) = end.clocks_to_end().filter(|&left| left <= room) {
+                let first = taken.len();
+                let out = self.bulk(left, inputs, end.clocks, taken)?;
+                end.after_bulk(left, &taken[first..]);
+                return Ok((end.clocks, out));
+            }
+            let bulk = room.min(end.bulk_room());
             if bulk >= MIN_BULK {
                 let first = taken.len();
-                self.bulk(bulk, inputs.flag_ready, end.clocks, taken)?;
+                self.bulk(bulk, inputs, end.clocks, taken)?;
                 end.after_bulk(bulk, &taken[first..]);
                 continue;
             }
