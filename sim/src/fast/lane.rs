@@ -50,12 +50,53 @@ struct Issued {
     cursor: u32,
 }
 
-/// The items issued and not yet updated, oldest first: at most one per clock of the last
-/// `UPDATE_STAGE` (an item is updated in the clock it reaches that stage), so a fixed ring
-/// holds them.
+/// Items issued in `count` clocks one after another from `clock`, at cursors one after
+/// another from `cursor` (as a lane issues while its queue lets it).
+#[derive(Clone, Copy)]
+struct Issues {
+    clock: u64,
+    cursor: u32,
+    count: u32,
+}
+
+impl Issues {
+    /// Its `k`th item.
+    #[inline(always)]
+    fn item(&self, k: u32) -> Issued {
+        Issued {
+            clock: self.clock + u64::from(k),
+            cursor: self.cursor.wrapping_add(k),
+        }
+    }
+
+    /// Its first `k` items, and the rest.
+    #[inline(always)]
+    fn split(self, k: u32) -> (Issues, Issues) {
+        let rest = self.item(k);
+        (
+            Issues { count: k, ..self },
+            Issues {
+                clock: rest.clock,
+                cursor: rest.cursor,
+                count: self.count - k,
+            },
+        )
+    }
+
+    /// Whether `item` is the next one after these.
+    fn continued_by(&self, item: Issued) -> bool {
+        let next = self.item(self.count);
+        next.clock == item.clock && next.cursor == item.cursor
+    }
+}
+
+/// The items issued and not yet updated, oldest first, as runs of items issued back to back.
+/// At most one item issues per clock and each is updated `UPDATE_STAGE` clocks after, so a
+/// fixed ring of that many runs holds them; a stretch run in bulk moves its items in and out
+/// a run at a time.
 #[derive(Clone, Copy)]
 struct InFlight {
-    items: [Issued; IN_FLIGHT],
+    runs: [Issues; IN_FLIGHT],
     head: usize,
     len: usize,
 }
@@ -66,36 +107,52 @@ const IN_FLIGHT: usize = (UPDATE_STAGE as usize + 1).next_power_of_two();
 impl InFlight {
     fn new() -> InFlight {
         InFlight {
-            items: [Issued {
+            runs: [Issues {
                 clock: 0,
                 cursor: 0,
+                count: 0,
             }; IN_FLIGHT],
             head: 0,
             len: 0,
         }
     }
 
-    /// Removes and returns the oldest item if `due` says it is due.
+    /// Removes and returns the items issued before clock `before` from the oldest run.
     #[inline(always)]
-    fn pop_if(&mut self, due: impl Fn(&Issued) -> bool) -> Option<Issued> {
-        let item = self.items[self.head];
-        if self.len == 0 || !due(&item) {
+    fn pop_before(&mut self, before: u64) -> Option<Issues> {
+        let oldest = &mut self.runs[self.head];
+        if self.len == 0 || oldest.clock >= before {
             return None;
         }
-        self.head = (self.head + 1) % IN_FLIGHT;
-        self.len -= 1;
-        Some(item)
+        let due = (before - oldest.clock).min(u64::from(oldest.count)) as u32;
+        let popped;
+        (popped, *oldest) = oldest.split(due);
+        if oldest.count == 0 {
+            self.head = (self.head + 1) % IN_FLIGHT;
+            self.len -= 1;
+        }
+        Some(popped)
     }
 
+    /// Appends `issues` (issued after every item held).
     #[inline(always)]
-    fn push_back(&mut self, item: Issued) {
-        // An item is updated, at the latest, UPDATE_STAGE clocks after it issues, and at most
-        // one issues per clock.
+    fn push_back(&mut self, issues: Issues) {
+        if issues.count == 0 {
+            return;
+        }
+        if self.len != 0 {
+            let newest = &mut self.runs[(self.head + self.len - 1) % IN_FLIGHT];
+            if newest.continued_by(issues.item(0)) {
+                newest.count += issues.count;
+                return;
+            }
+        }
+        // Runs are separated by clocks without an issue, within the last UPDATE_STAGE.
         assert!(
             self.len < IN_FLIGHT,
             "more items in flight than the pipeline holds"
         );
-        self.items[(self.head + self.len) % IN_FLIGHT] = item;
+        self.runs[(self.head + self.len) % IN_FLIGHT] = issues;
         self.len += 1;
     }
 }
@@ -299,19 +356,20 @@ impl Lane {
         pop: bool,
     ) -> Result<(), Overflow> {
         let issue = self.remaining != 0 && !self.flags.almost_full(clock);
-        if let Some(item) = self
-            .issued
-            .pop_if(|item| item.clock + UPDATE_STAGE == clock)
-        {
-            self.update(item, job)?;
+        // An item reaches its update stage in this clock (none is older).
+        if let Some(due) = self.issued.pop_before((clock + 1).saturating_sub(UPDATE_STAGE)) {
+            for k in 0..due.count {
+                self.update(due.item(k), job)?;
+            }
         }
         if pop {
             self.flags.pop();
         }
         if issue {
-            self.issued.push_back(Issued {
+            self.issued.push_back(Issues {
                 clock,
                 cursor: self.cursor,
+                count: 1,
             });
             self.issue(clock);
         }
@@ -338,10 +396,13 @@ impl Lane {
         if self.direct_price() {
             return self.advance_price(from, clocks, job);
         }
-        let end = from + clocks;
-        // Items issued before this stretch are older than any it issues: they go first.
-        while let Some(item) = self.issued.pop_if(|item| item.clock + UPDATE_STAGE < end) {
-            self.update(item, job)?;
+        // Items issued before `due_before` reach their update stage in the stretch; those
+        // issued before it are older than any it issues, and go first.
+        let due_before = (from + clocks).saturating_sub(UPDATE_STAGE);
+        while let Some(due) = self.issued.pop_before(due_before) {
+            for k in 0..due.count {
+                self.update(due.item(k), job)?;
+            }
         }
         // An item reaching its update stage inside the stretch is updated as it issues.
         let issues = u64::from(self.remaining).min(clocks);
@@ -351,10 +412,14 @@ impl Lane {
                 cursor: self.cursor,
             };
             self.issue(clock);
-            if clock + UPDATE_STAGE < end {
+            if clock < due_before {
                 self.update(item, job)?;
             } else {
-                self.issued.push_back(item);
+                self.issued.push_back(Issues {
+                    clock,
+                    cursor: item.cursor,
+                    count: 1,
+                });
             }
         }
         Ok(if reads_position(self.kind) { issues } else { 0 })
@@ -373,28 +438,31 @@ impl Lane {
         clocks: u64,
         job: &JobOperands,
     ) -> Result<u64, Overflow> {
-        let end = from + clocks;
         let issues = u64::from(self.remaining).min(clocks);
         // Items issued before `end - UPDATE_STAGE` reach their update stage in the stretch.
-        let updated = issues.min(clocks.saturating_sub(UPDATE_STAGE));
-        let cursor = self.cursor;
+        let due_before = (from + clocks).saturating_sub(UPDATE_STAGE);
+        let updated = issues.min(clocks.saturating_sub(UPDATE_STAGE)) as u32;
+        let stretch = Issues {
+            clock: from,
+            cursor: self.cursor,
+            count: issues as u32,
+        };
         let mut writer = Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind);
         let positions = &self.positions[..];
-        while let Some(item) = self.issued.pop_if(|item| item.clock + UPDATE_STAGE < end) {
+        while let Some(due) = self.issued.pop_before(due_before) {
+            for k in 0..due.count {
+                writer.price_item(positions, due.item(k), job)?;
+            }
+        }
+        for k in 0..updated {
+            let item = stretch.item(k);
+            prefetch_ahead(positions, writer.accounts, item.cursor);
             writer.price_item(positions, item, job)?;
         }
-        let item = |k: u64| Issued {
-            clock: from + k,
-            cursor: cursor.wrapping_add(k as u32),
-        };
-        for k in 0..updated {
-            prefetch_ahead(positions, writer.accounts, item(k).cursor);
-            writer.price_item(positions, item(k), job)?;
+        for k in updated..stretch.count {
+            prefetch_ahead(positions, writer.accounts, stretch.item(k).cursor);
         }
-        for k in updated..issues {
-            prefetch_ahead(positions, writer.accounts, item(k).cursor);
-            self.issued.push_back(item(k));
-        }
+        self.issued.push_back(stretch.split(updated).1);
         if issues != 0 {
             self.last_issue = Some(from + issues - 1);
             self.cursor = self.cursor.wrapping_add(issues as u32);
