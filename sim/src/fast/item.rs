@@ -22,8 +22,8 @@ pub struct Brackets {
     /// The floors in use rise (as every table a host loads does), so a tier is found by
     /// bisection.
     sorted: bool,
-    /// Notionals below this reach no floor after tier 0's, so they are tier 0 whatever the
-    /// order of the floors (`u128::MAX` when at most one tier is in use: every notional).
+    /// Notionals below this fit in 64 bits and reach no floor after tier 0's, so they are
+    /// tier 0 whatever the order of the floors (2^64 when at most one tier is in use).
     tier0_below: u128,
 }
 
@@ -49,7 +49,7 @@ impl Brackets {
             .iter()
             .skip(1)
             .min()
-            .map_or(u128::MAX, |&floor| u128::from(floor));
+            .map_or(1 << 64, |&floor| u128::from(floor));
     }
 
     /// The tier of a notional: the last tier in use whose floor it reaches, tier 0 if none.
@@ -150,49 +150,76 @@ pub fn change(a: Side, b: Side, brackets: &Brackets) -> Change {
     }
 }
 
-/// The change a price move from `a` to `b` makes to a position of `qv·v = qv`: what
-/// [`change`] gives for two sides that differ only in price, bit for bit, at less cost. The
-/// costs cancel, so equity moves by `qv·(b − a)` modulo 2^64 (`sign·|qv|·P` is `qv·P` modulo
-/// 2^64); within one tier the maintenance amounts cancel too, and the margin term moves by
-/// `(low_b − low_a)·rate` modulo 2^96.
-#[inline(always)]
-pub fn price_move(qv: u64, a: u32, b: u32, brackets: &Brackets) -> Change {
-    let size = if qv >> 63 == 1 { qv.wrapping_neg() } else { qv };
-    let equity = qv.wrapping_mul(u64::from(b).wrapping_sub(u64::from(a)));
-    // Most positions are small: both sides in tier 0, found with one comparison.
-    if u128::from(size) * u128::from(a.max(b)) < brackets.tier0_below {
-        let (low_a, low_b) = (size.wrapping_mul(a.into()), size.wrapping_mul(b.into()));
-        let margin = u128::from(low_b)
-            .wrapping_sub(u128::from(low_a))
-            .wrapping_mul(u128::from(brackets.rates[0]))
-            & MASK_96;
-        return Change {
+/// A price move from `a` to `b` on one bracket table, with what every position it moves
+/// shares worked out once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PriceMove {
+    /// The price before (the mark).
+    pub a: u32,
+    /// The price after.
+    pub b: u32,
+    /// A position of smaller size `|qv|` has notionals below the table's `tier0_below` at
+    /// both prices.
+    tier0_sizes: u64,
+}
+
+impl PriceMove {
+    /// The move from `a` to `b` on `brackets`.
+    pub fn new(a: u32, b: u32, brackets: &Brackets) -> PriceMove {
+        // size·top < below ⟺ size < ⌈below / top⌉ (top ≥ 1). A size is at most 2^63, so the
+        // saturation at u64::MAX shuts none out.
+        let (top, below) = (u128::from(a.max(b)), brackets.tier0_below);
+        let tier0_sizes = match top {
+            0 if below > 0 => u64::MAX,
+            0 => 0,
+            _ => u64::try_from(below.div_ceil(top)).unwrap_or(u64::MAX),
+        };
+        PriceMove { a, b, tier0_sizes }
+    }
+
+    /// The change it makes to a position of `qv·v = qv`: what [`change`] gives for two sides
+    /// that differ only in price, bit for bit, at less cost. The costs cancel, so equity moves
+    /// by `qv·(b − a)` modulo 2^64 (`sign·|qv|·P` is `qv·P` modulo 2^64); within one tier the
+    /// maintenance amounts cancel too, and the margin term moves by `(low_b − low_a)·rate`
+    /// modulo 2^96.
+    #[inline(always)]
+    pub fn change(&self, qv: u64, brackets: &Brackets) -> Change {
+        let (a, b) = (self.a, self.b);
+        let size = if qv >> 63 == 1 { qv.wrapping_neg() } else { qv };
+        let equity = qv.wrapping_mul(u64::from(b).wrapping_sub(u64::from(a)));
+        // Most positions are small: both sides in tier 0, with notionals below 2^64, so
+        // low_b − low_a is ±size·|b − a| exactly.
+        if size < self.tier0_sizes {
+            let up = u128::from(size * u64::from(a.abs_diff(b))) * u128::from(brackets.rates[0]);
+            let margin = if b >= a { up } else { up.wrapping_neg() } & MASK_96;
+            return Change {
+                equity,
+                margin_low: margin as u64,
+                margin_high: (margin >> 64) as u32,
+                open: 0,
+            };
+        }
+        let notional_a = u128::from(size) * u128::from(a);
+        let notional_b = u128::from(size) * u128::from(b);
+        let (low_a, low_b) = (notional_a as u64, notional_b as u64);
+        let tier_a = brackets.tier(low_a, notional_a >> 64 != 0, None);
+        let tier_b = brackets.tier(low_b, notional_b >> 64 != 0, Some(tier_a));
+        let term = |low: u64, tier: usize| {
+            (u128::from(low) * u128::from(brackets.rates[tier])).wrapping_sub(brackets.maints[tier])
+        };
+        let margin = if tier_a == tier_b {
+            u128::from(low_b)
+                .wrapping_sub(u128::from(low_a))
+                .wrapping_mul(u128::from(brackets.rates[tier_a]))
+        } else {
+            term(low_b, tier_b).wrapping_sub(term(low_a, tier_a))
+        } & MASK_96;
+        Change {
             equity,
             margin_low: margin as u64,
             margin_high: (margin >> 64) as u32,
             open: 0,
-        };
-    }
-    let notional_a = u128::from(size) * u128::from(a);
-    let notional_b = u128::from(size) * u128::from(b);
-    let (low_a, low_b) = (notional_a as u64, notional_b as u64);
-    let tier_a = brackets.tier(low_a, notional_a >> 64 != 0, None);
-    let tier_b = brackets.tier(low_b, notional_b >> 64 != 0, Some(tier_a));
-    let term = |low: u64, tier: usize| {
-        (u128::from(low) * u128::from(brackets.rates[tier])).wrapping_sub(brackets.maints[tier])
-    };
-    let margin = if tier_a == tier_b {
-        u128::from(low_b)
-            .wrapping_sub(u128::from(low_a))
-            .wrapping_mul(u128::from(brackets.rates[tier_a]))
-    } else {
-        term(low_b, tier_b).wrapping_sub(term(low_a, tier_a))
-    } & MASK_96;
-    Change {
-        equity,
-        margin_low: margin as u64,
-        margin_high: (margin >> 64) as u32,
-        open: 0,
+        }
     }
 }
 
@@ -262,12 +289,24 @@ mod tests {
             u64::MAX,
             1u64.wrapping_neg() << 30,
         ];
+        // One tier: notionals past 2^64 are tier 0 too. A floor of 0 after tier 0: no
+        // notional is tier 0.
+        let mut single = Brackets::default();
+        single.set_tier_count(1);
+        single.set_tier(0, 0, 7_000, 5);
+        let mut floor_zero = table();
+        floor_zero.set_tier(1, 0, 20_000, 3);
         let prices = [1, 2, 1000, 1 << 20, (1 << 31) + 7, u32::MAX];
-        for table in [table(), wide, unsorted] {
-            for &qv in &qvs {
-                for &cost in &[0, 12345, u64::MAX] {
-                    for &pa in &prices {
-                        for &pb in &prices {
+        for table in [table(), wide, unsorted, single, floor_zero] {
+            for &pa in &prices {
+                for &pb in &prices {
+                    let price_move = PriceMove::new(pa, pb, &table);
+                    // The sizes either side of the shortcut's bound, long and short.
+                    let edge = price_move.tier0_sizes;
+                    let edges = [edge.wrapping_sub(1), edge, edge.wrapping_add(1)];
+                    let shorts = edges.map(u64::wrapping_neg);
+                    for qv in qvs.into_iter().chain(edges).chain(shorts) {
+                        for cost in [0, 12345, u64::MAX] {
                             let a = Side {
                                 qv,
                                 cost,
@@ -275,7 +314,7 @@ mod tests {
                             };
                             let b = Side { price: pb, ..a };
                             assert_eq!(
-                                price_move(qv, pa, pb, &table),
+                                price_move.change(qv, &table),
                                 change(a, b, &table),
                                 "qv {qv:#x}, prices {pa} → {pb}"
                             );

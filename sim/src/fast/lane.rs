@@ -15,7 +15,7 @@ use riskpipe_hdl::lane::{ACCOUNT_READ_STAGE, LANE_DEPTH, WARN_SAMPLE_STAGE};
 use riskpipe_proto::wire::Opcode;
 
 use super::fifo::{FlagFifo, Overflow};
-use super::item::{Brackets, Change, MASK_96, Side, change, cost_only, decide, price_move};
+use super::item::{Brackets, Change, MASK_96, PriceMove, Side, change, cost_only, decide};
 
 /// An item reads the account before the write-backs of the items issued up to this many
 /// clocks before it.
@@ -194,10 +194,8 @@ pub struct Load {
 
 /// What the dispatcher holds for the job in progress, read by every lane's items.
 pub struct JobOperands<'a> {
-    /// Side-a price.
-    pub price_a: u32,
-    /// Side-b price.
-    pub price_b: u32,
+    /// Side-a and side-b prices (the move of a price update).
+    pub prices: PriceMove,
     /// New qv of a position change.
     pub new_qv: u64,
     /// New cost of a position change, or −delta of a collateral change.
@@ -357,7 +355,10 @@ impl Lane {
     ) -> Result<(), Overflow> {
         let issue = self.remaining != 0 && !self.flags.almost_full(clock);
         // An item reaches its update stage in this clock (none is older).
-        if let Some(due) = self.issued.pop_before((clock + 1).saturating_sub(UPDATE_STAGE)) {
+        if let Some(due) = self
+            .issued
+            .pop_before((clock + 1).saturating_sub(UPDATE_STAGE))
+        {
             for k in 0..due.count {
                 self.update(due.item(k), job)?;
             }
@@ -524,18 +525,18 @@ impl Lane {
         let stored = Side {
             qv: position[1],
             cost: position[2],
-            price: job.price_a,
+            price: job.prices.a,
         };
         match Opcode::from_code(self.kind) {
             Some(Opcode::Price) => (
                 position[0] as u32,
-                price_move(position[1], job.price_a, job.price_b, job.brackets),
+                job.prices.change(position[1], job.brackets),
             ),
             Some(Opcode::ChangePosition) => {
                 let changed = Side {
                     qv: job.new_qv,
                     cost: job.new_cost,
-                    price: job.price_b,
+                    price: job.prices.b,
                 };
                 self.positions[slot] = [position[0], job.new_qv, job.new_cost];
                 (position[0] as u32, change(stored, changed, job.brackets))
@@ -656,7 +657,7 @@ impl<'a> Writer<'a> {
         job: &JobOperands,
     ) -> Result<AccountWords, Overflow> {
         let position = positions[item.cursor as usize & (positions.len() - 1)];
-        let change = price_move(position[1], job.price_a, job.price_b, job.brackets);
+        let change = job.prices.change(position[1], job.brackets);
         let account = position[0] as usize & (self.accounts.len() - 1);
         self.apply(item.clock, account, self.accounts[account], change, job)
     }

@@ -20,7 +20,7 @@ use riskpipe_proto::{MAX_TIERS, MMR_PPM_MAX};
 
 use crate::engine::{CardEngine, EngineError, RunEnd, RunLimits, TakenFlag};
 use fifo::ALMOST_FULL;
-use item::Brackets;
+use item::{Brackets, PriceMove};
 use lane::{JobOperands, Lane, Load, Start};
 use registers::Registers;
 
@@ -111,8 +111,7 @@ pub struct FastEngine {
     instruments: Vec<Instrument>,
     phase: Phase,
     w: [u64; COMMAND_WORDS],
-    price_a: u32,
-    price_b: u32,
+    prices: PriceMove,
     new_cost: u64,
     reset_pending: bool,
     sweep_address: usize,
@@ -155,8 +154,7 @@ impl FastEngine {
             instruments: vec![Instrument::default(); 1 << g.instrument_bits],
             phase: Phase::Idle,
             w: [0; COMMAND_WORDS],
-            price_a: 0,
-            price_b: 0,
+            prices: PriceMove::default(),
             new_cost: 0,
             reset_pending: false,
             sweep_address: 0,
@@ -295,8 +293,7 @@ impl FastEngine {
 
         let instrument = ((self.w[0] >> 16) & 0xFFFF) as usize & self.instrument_mask();
         let job = JobOperands {
-            price_a: self.price_a,
-            price_b: self.price_b,
+            prices: self.prices,
             new_qv: self.w[2],
             new_cost: self.new_cost,
             seq: self.w[1],
@@ -391,8 +388,7 @@ impl FastEngine {
         let from = self.cycles;
         let instrument = self.instrument_field() & self.instrument_mask();
         let job = JobOperands {
-            price_a: self.price_a,
-            price_b: self.price_b,
+            prices: self.prices,
             new_qv: self.w[2],
             new_cost: self.new_cost,
             seq: self.w[1],
@@ -534,8 +530,7 @@ impl FastEngine {
                 } else if w2 >> 32 != 0 || w3 != 0 || price == 0 || price > max_price {
                     refuse(BAD_PRICE)
                 } else {
-                    self.price_a = mark;
-                    self.price_b = price;
+                    self.prices = PriceMove::new(mark, price, &self.instruments[slot].brackets);
                     self.instruments[slot].prices = u64::from(price) | u64::from(max_price) << 32;
                     start
                 }
@@ -550,8 +545,7 @@ impl FastEngine {
                 if !loaded {
                     refuse(BAD_INSTRUMENT)
                 } else if ok {
-                    self.price_a = mark;
-                    self.price_b = mark;
+                    self.prices = PriceMove::new(mark, mark, &self.instruments[slot].brackets);
                     self.new_cost = w3;
                     start
                 } else {
