@@ -46,7 +46,12 @@ impl FlagFifo {
 
     /// The read side has an entry at `clock`.
     pub fn readable(&self, clock: u64) -> bool {
-        self.entries.front().is_some_and(|e| e.0 + 2 <= clock)
+        self.readable_from().is_some_and(|from| from <= clock)
+    }
+
+    /// The first clock the read side has an entry, if one is written or to come.
+    pub fn readable_from(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.0 + 2)
     }
 
     /// The head entry (meaningful when readable).

@@ -406,11 +406,10 @@ impl FastEngine {
             .extend((0..self.lanes.len()).filter(|&id| !self.lanes[id].flags().is_empty()));
         let beats = taken.len();
         let last = from + clocks - 1;
-        for clock in from..last {
-            if !self.merge(clock, inputs.flag_ready, first_offset + clock - from, taken) {
-                // Nothing to take or hand on for the rest of the stretch.
-                break;
-            }
+        // The merger's clocks, skipping those in which it does nothing.
+        let mut next = Some(from);
+        while let Some(clock) = next.filter(|&clock| clock < last) {
+            next = self.merge(clock, inputs.flag_ready, first_offset + clock - from, taken);
         }
         let out = self.outputs(inputs);
         self.merge(last, inputs.flag_ready, first_offset + clocks - 1, taken);
@@ -424,18 +423,15 @@ impl FastEngine {
     }
 
     /// The merger and the flag port in `clock` of a bulk stretch, among the lanes in
-    /// `self.queued` (recorded as the run's clock `offset`); says whether a flag is left to
-    /// take or hand on.
+    /// `self.queued` (a beat taken is recorded at the run's clock `offset`); returns the next
+    /// clock of the stretch in which they can act, if any.
     fn merge(
         &mut self,
         clock: u64,
         flag_ready: bool,
         offset: u64,
         taken: &mut Vec<TakenFlag>,
-    ) -> bool {
-        if self.queued.is_empty() && !self.flag_valid {
-            return false;
-        }
+    ) -> Option<u64> {
         let pick = self.merger_pick(clock, self.queued.iter().copied());
         let take = pick.is_some() && (!self.flag_valid || flag_ready);
         if self.flag_valid && flag_ready {
@@ -453,7 +449,15 @@ impl FastEngine {
                 self.queued.retain(|&id| id != lane);
             }
         }
-        true
+        if self.flag_valid {
+            // The beat offered waits while the shell is not ready, and the inputs hold.
+            return flag_ready.then_some(clock + 1);
+        }
+        self.queued
+            .iter()
+            .filter_map(|&id| self.lanes[id].flags().readable_from())
+            .min()
+            .map(|readable| readable.max(clock + 1))
     }
 
     fn opcode(&self) -> u8 {
