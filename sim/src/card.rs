@@ -49,8 +49,10 @@ struct Landing {
 /// card may run ahead of the host by less than the link's one-way latency (`lookahead`):
 /// nothing the host does from `now` on can reach the card before `now + lookahead`, so the
 /// card's clocks up to there are already decided, and simulating them early lets the engine
-/// run long stretches in one call. DMA writes land in host memory only as the host's clock
-/// passes their landing time, so the host never sees the card's future.
+/// run long stretches in one call. It may also lag the host by up to the DMA latency, since
+/// what it writes later cannot land by `now`; it runs only when it is that far behind, as far
+/// ahead as it may. DMA writes land in host memory only as the host's clock passes their
+/// landing time, so the host never sees the card's future.
 pub struct SimCard<E: CardEngine> {
     engine: E,
     shell: Shell,
@@ -141,15 +143,18 @@ impl<E: CardEngine> SimCard<E> {
             .max(1)
     }
 
-    /// Moves the host's clock on by `clocks` (at least one), simulating the card as far
-    /// ahead as the lookahead allows; returns whether a DMA write landed in host memory.
+    /// Moves the host's clock on by `clocks` (at least one), simulating the card as far as
+    /// the host can see by then; returns whether a DMA write landed in host memory.
     fn tick(&mut self, clocks: u64) -> Result<bool, BackendError> {
-        let target = self.now + clocks.max(1);
-        let horizon = target + self.lookahead;
-        while self.card_now < horizon {
-            self.card_step(horizon - self.card_now)?;
+        self.now += clocks.max(1);
+        // What lands by `now` the card wrote at least a DMA latency before. Only once the
+        // card is behind that does it run, and then as far ahead as it may: the engine gets
+        // long stretches, and the host sees the same as if the card ran in step.
+        let seen = self.timing.clocks(self.timing.dma_write_ns);
+        let needed = (self.now + 1).saturating_sub(seen).min(self.now + self.lookahead);
+        if self.card_now < needed {
+            self.run_card_ahead()?;
         }
-        self.now = target;
         let mut landed = false;
         while self.landing.peek().is_some_and(|l| l.0.clock <= self.now) {
             let Some(Reverse(l)) = self.landing.pop() else {
@@ -161,6 +166,15 @@ impl<E: CardEngine> SimCard<E> {
             landed = true;
         }
         Ok(landed)
+    }
+
+    /// Simulates the card up to the lookahead past the host's clock.
+    fn run_card_ahead(&mut self) -> Result<(), BackendError> {
+        let horizon = self.now + self.lookahead;
+        while self.card_now < horizon {
+            self.card_step(horizon - self.card_now)?;
+        }
+        Ok(())
     }
 
     /// Up to `most` card clocks (at least one), fewer if a host access falls due sooner or
@@ -296,6 +310,8 @@ impl<E: CardEngine> Backend for SimCard<E> {
                 .clocks(self.timing.mmio_read_ns + COMPLETION_TIMEOUT_NS);
         while self.read_value.is_none() && self.now < give_up {
             self.tick(1)?;
+            // The card answers as soon as the read arrives: it has to run that far.
+            self.run_card_ahead()?;
         }
         let (value, returned) = match self.read_value.take() {
             Some((value, left)) => (value, left + back),
