@@ -151,7 +151,9 @@ impl<E: CardEngine> SimCard<E> {
         // card is behind that does it run, and then as far ahead as it may: the engine gets
         // long stretches, and the host sees the same as if the card ran in step.
         let seen = self.timing.clocks(self.timing.dma_write_ns);
-        let needed = (self.now + 1).saturating_sub(seen).min(self.now + self.lookahead);
+        let needed = (self.now + 1)
+            .saturating_sub(seen)
+            .min(self.now + self.lookahead);
         if self.card_now < needed {
             self.run_card_ahead()?;
         }
