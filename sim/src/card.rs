@@ -65,6 +65,8 @@ pub struct SimCard<E: CardEngine> {
     card_now: u64,
     /// How far the card may run ahead of the host, in clocks.
     lookahead: u64,
+    /// How far it may lag the host: a DMA write's latency, in clocks.
+    lag: u64,
     arriving: VecDeque<(u64, Arrival)>,
     landing: BinaryHeap<Reverse<Landing>>,
     issued: u64,
@@ -96,6 +98,7 @@ impl<E: CardEngine> SimCard<E> {
             now: 0,
             card_now: 0,
             lookahead: one_way.saturating_sub(1),
+            lag: timing.clocks(timing.dma_write_ns),
             arriving: VecDeque::new(),
             landing: BinaryHeap::new(),
             issued: 0,
@@ -150,9 +153,8 @@ impl<E: CardEngine> SimCard<E> {
         // What lands by `now` the card wrote at least a DMA latency before. Only once the
         // card is behind that does it run, and then as far ahead as it may: the engine gets
         // long stretches, and the host sees the same as if the card ran in step.
-        let seen = self.timing.clocks(self.timing.dma_write_ns);
         let needed = (self.now + 1)
-            .saturating_sub(seen)
+            .saturating_sub(self.lag)
             .min(self.now + self.lookahead);
         if self.card_now < needed {
             self.run_card_ahead()?;

@@ -467,7 +467,7 @@ impl Lane {
         job: &JobOperands,
     ) -> Result<u64, Overflow> {
         let issues = u64::from(self.remaining).min(clocks);
-        // Items issued before `end - UPDATE_STAGE` reach their update stage in the stretch.
+        // Items issued before `due_before` reach their update stage in the stretch.
         let due_before = (from + clocks).saturating_sub(UPDATE_STAGE);
         let updated = issues.min(clocks.saturating_sub(UPDATE_STAGE)) as u32;
         let stretch = Issues {

@@ -291,7 +291,7 @@ impl FastEngine {
             pop = Some(lane);
         }
 
-        let instrument = ((self.w[0] >> 16) & 0xFFFF) as usize & self.instrument_mask();
+        let instrument = self.instrument_field() & self.instrument_mask();
         let job = JobOperands {
             prices: self.prices,
             new_qv: self.w[2],
