@@ -158,23 +158,52 @@ pub struct PriceMove {
     pub a: u32,
     /// The price after.
     pub b: u32,
-    /// A position of smaller size `|qv|` has notionals below the table's `tier0_below` at
-    /// both prices.
-    tier0_sizes: u64,
+    /// Per tier `t`: positions of size `|qv|` in `same_tier_from[t]..same_tier_below[t]` have
+    /// notionals below 2^64 and in tier `t` at both prices. The ranges rise with `t` (the
+    /// upper ends never fall), and tiers past the table's are empty (`u64::MAX..u64::MAX`),
+    /// so the range a size may lie in is found by bisection without a branch.
+    same_tier_from: [u64; MAX_TIERS],
+    same_tier_below: [u64; MAX_TIERS],
 }
+
+/// Steps of a bisection over `MAX_TIERS` entries.
+const TIER_STEPS: [usize; 4] = [8, 4, 2, 1];
+const _: () = assert!(MAX_TIERS == 16);
 
 impl PriceMove {
     /// The move from `a` to `b` on `brackets`.
     pub fn new(a: u32, b: u32, brackets: &Brackets) -> PriceMove {
-        // size·top < below ⟺ size < ⌈below / top⌉ (top ≥ 1). A size is at most 2^63, so the
-        // saturation at u64::MAX shuts none out.
-        let (top, below) = (u128::from(a.max(b)), brackets.tier0_below);
-        let tier0_sizes = match top {
-            0 if below > 0 => u64::MAX,
-            0 => 0,
-            _ => u64::try_from(below.div_ceil(top)).unwrap_or(u64::MAX),
+        let (low, high) = (u128::from(a.min(b)), u128::from(a.max(b)));
+        // size·high < n ⟺ size < ⌈n / high⌉, and size·low ≥ n ⟺ size ≥ ⌈n / low⌉ (both
+        // prices ≥ 1). A size is at most 2^63, so saturating at u64::MAX shuts none out.
+        let sizes = |notional: u128, price: u128| {
+            u64::try_from(notional.div_ceil(price)).unwrap_or(u64::MAX)
         };
-        PriceMove { a, b, tier0_sizes }
+        let mut from = [u64::MAX; MAX_TIERS];
+        let mut below = [u64::MAX; MAX_TIERS];
+        // Tier 0 holds every notional below `tier0_below`, whatever the order of the floors.
+        from[0] = 0;
+        below[0] = match high {
+            0 if brackets.tier0_below > 0 => u64::MAX,
+            0 => 0,
+            _ => sizes(brackets.tier0_below, high),
+        };
+        // With rising floors, tier t holds the notionals from its floor up to the next one's
+        // (the last tier: up to 2^64).
+        let used = usize::from(brackets.tier_count).min(MAX_TIERS);
+        if brackets.sorted && low > 0 {
+            for t in 1..used {
+                from[t] = sizes(brackets.floors[t].into(), low);
+                let next = brackets.floors.get(t + 1).filter(|_| t + 1 < used);
+                below[t] = sizes(next.map_or(1 << 64, |&floor| floor.into()), high);
+            }
+        }
+        PriceMove {
+            a,
+            b,
+            same_tier_from: from,
+            same_tier_below: below,
+        }
     }
 
     /// The change it makes to a position of `qv·v = qv`: what [`change`] gives for two sides
@@ -187,10 +216,20 @@ impl PriceMove {
         let (a, b) = (self.a, self.b);
         let size = if qv >> 63 == 1 { qv.wrapping_neg() } else { qv };
         let equity = qv.wrapping_mul(u64::from(b).wrapping_sub(u64::from(a)));
-        // Most positions are small: both sides in tier 0, with notionals below 2^64, so
-        // low_b − low_a is ±size·|b − a| exactly.
-        if size < self.tier0_sizes {
-            let up = u128::from(size * u64::from(a.abs_diff(b))) * u128::from(brackets.rates[0]);
+        // Most positions stay in one tier, with notionals below 2^64: then low_b − low_a is
+        // ±size·|b − a| exactly. The candidate tier is the first whose range ends past size.
+        // Tier 0 first: most positions are small.
+        let mut t = 0;
+        if size >= self.same_tier_below[0] {
+            for step in TIER_STEPS {
+                if self.same_tier_below[t + step - 1] <= size {
+                    t += step;
+                }
+            }
+            t = t.min(MAX_TIERS - 1);
+        }
+        if self.same_tier_from[t] <= size && size < self.same_tier_below[t] {
+            let up = u128::from(size * u64::from(a.abs_diff(b))) * u128::from(brackets.rates[t]);
             let margin = if b >= a { up } else { up.wrapping_neg() } & MASK_96;
             return Change {
                 equity,
@@ -296,16 +335,35 @@ mod tests {
         single.set_tier(0, 0, 7_000, 5);
         let mut floor_zero = table();
         floor_zero.set_tier(1, 0, 20_000, 3);
-        let prices = [1, 2, 1000, 1 << 20, (1 << 31) + 7, u32::MAX];
-        for table in [table(), wide, unsorted, single, floor_zero] {
+        // Sixteen rising tiers, two of them on one floor (the first of the two is never any
+        // notional's tier); and no tier in use.
+        let mut sixteen = Brackets::default();
+        sixteen.set_tier_count(16);
+        for t in 0..16 {
+            let floor = if t == 0 {
+                0
+            } else {
+                1000 << (3 * t.min(15 - t / 8))
+            };
+            sixteen.set_tier(t, floor, 1_000 * (t as u32 + 1), 12_345 * t as u128);
+        }
+        let none = Brackets::default();
+        let prices = [0, 1, 2, 1000, 1 << 20, (1 << 31) + 7, u32::MAX];
+        for table in [table(), wide, unsorted, single, floor_zero, sixteen, none] {
             for &pa in &prices {
                 for &pb in &prices {
                     let price_move = PriceMove::new(pa, pb, &table);
-                    // The sizes either side of the shortcut's bound, long and short.
-                    let edge = price_move.tier0_sizes;
-                    let edges = [edge.wrapping_sub(1), edge, edge.wrapping_add(1)];
-                    let shorts = edges.map(u64::wrapping_neg);
-                    for qv in qvs.into_iter().chain(edges).chain(shorts) {
+                    // The sizes at and either side of each end of the shortcut's ranges,
+                    // long and short.
+                    let ends = price_move
+                        .same_tier_from
+                        .into_iter()
+                        .chain(price_move.same_tier_below);
+                    let edges: Vec<u64> = ends
+                        .flat_map(|end| [end.wrapping_sub(1), end, end.wrapping_add(1)])
+                        .collect();
+                    let shorts = edges.iter().map(|&size| size.wrapping_neg());
+                    for qv in qvs.into_iter().chain(edges.iter().copied()).chain(shorts) {
                         for cost in [0, 12345, u64::MAX] {
                             let a = Side {
                                 qv,

@@ -16,6 +16,7 @@ use riskpipe_proto::wire::Opcode;
 
 use super::fifo::{FlagFifo, Overflow};
 use super::item::{Brackets, Change, MASK_96, PriceMove, Side, change, cost_only, decide};
+use super::slots::{Accounts, Figures, Positions};
 
 /// An item reads the account before the write-backs of the items issued up to this many
 /// clocks before it.
@@ -26,49 +27,6 @@ const UPDATE_STAGE: u64 = WARN_SAMPLE_STAGE as u64;
 /// Buckets of the filter that tells, without a search, that an account was not written in
 /// the last `RACE` clocks.
 const RECENT_BUCKETS: usize = 256;
-
-/// Account slot words: equity, margin bits 0..64, margin bits 64..96, meta (id 0..32, open
-/// count 32..37, state 40..42). Aligned so that a slot never straddles two cache lines (half
-/// of them would, and a prefetch brings only the first).
-#[derive(Clone, Copy, Default)]
-#[repr(C, align(32))]
-struct AccountWords([u64; 4]);
-/// The position slots, an array per field: a price update reads only the account slots and
-/// sizes, so it streams 12 bytes per position rather than 24 (a large book is far larger
-/// than the caches).
-struct Positions {
-    accounts: Vec<u32>,
-    qvs: Vec<u64>,
-    costs: Vec<u64>,
-}
-
-impl Positions {
-    /// 2^`bits` slots, all zero.
-    fn new(bits: u32) -> Positions {
-        // Zeroed allocations: pages the book never touches are never made resident.
-        Positions {
-            accounts: huge_pages(vec![0; 1 << bits]),
-            qvs: huge_pages(vec![0; 1 << bits]),
-            costs: huge_pages(vec![0; 1 << bits]),
-        }
-    }
-
-    /// The slot a cursor addresses (the cursor's low bits).
-    #[inline(always)]
-    fn slot(&self, cursor: usize) -> usize {
-        cursor & (self.accounts.len() - 1)
-    }
-
-    fn len(&self) -> usize {
-        self.accounts.len()
-    }
-}
-
-const META_BITS: u64 = (1 << 42) - 1;
-
-fn margin_of(account: &AccountWords) -> u128 {
-    u128::from(account.0[1]) | u128::from(account.0[2]) << 64
-}
 
 /// An item issued and not yet updated.
 #[derive(Clone, Copy)]
@@ -191,7 +149,7 @@ struct Update {
     /// Issue clock of the item that made it.
     clock: u64,
     slot: usize,
-    before: AccountWords,
+    before: Figures,
 }
 
 /// The job a lane is told to start (the dispatcher's `start` pulse and its operands).
@@ -250,7 +208,7 @@ pub struct LaneStatus {
 /// One lane.
 pub struct Lane {
     id: u8,
-    accounts: Vec<AccountWords>,
+    accounts: Accounts,
     positions: Positions,
     runs: Vec<u64>,
     flags: FlagFifo,
@@ -288,7 +246,7 @@ impl Lane {
     pub fn new(id: u8, account_bits: u32, position_bits: u32, instrument_bits: u32) -> Lane {
         Lane {
             id,
-            accounts: huge_pages(vec![AccountWords::default(); 1 << account_bits]),
+            accounts: Accounts::new(account_bits),
             positions: Positions::new(position_bits),
             runs: vec![0; 1 << instrument_bits],
             flags: FlagFifo::default(),
@@ -302,7 +260,7 @@ impl Lane {
             updates: [Update {
                 clock: u64::MAX,
                 slot: 0,
-                before: AccountWords::default(),
+                before: Figures::default(),
             }; RACE as usize],
             recent: [0; RECENT_BUCKETS],
             race_free: false,
@@ -514,31 +472,26 @@ impl Lane {
     #[inline(always)]
     fn update(&mut self, item: Issued, job: &JobOperands) -> Result<(), Overflow> {
         if self.direct_price() {
-            Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind).price_item(
-                &self.positions,
-                item,
-                job,
-            )?;
-            return Ok(());
+            return Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind)
+                .price_item(&self.positions, item, job);
         }
         let slot = self.positions.slot(item.cursor as usize);
         let (account, change) = self.item_change(slot, item.cursor, job);
-        let account = account as usize & (self.accounts.len() - 1);
-        let read = if self.race_free {
-            self.accounts[account]
-        } else {
-            self.read(account, item.clock)
-        };
-        let before = Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind)
-            .apply(item.clock, account, read, change, job)?;
-        if !self.race_free {
-            self.updates[(item.clock % RACE) as usize] = Update {
-                clock: item.clock,
-                slot: account,
-                before,
-            };
-            self.recent[account % RECENT_BUCKETS] = item.clock + 1;
+        let account = self.accounts.slot(account);
+        let mut writer = Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind);
+        if self.race_free {
+            let read = writer.accounts.get(account);
+            return writer.apply(item.clock, account, read, change, job);
         }
+        let before = writer.accounts.get(account);
+        let read = read_around(&self.updates, &self.recent, account, item.clock, before);
+        writer.apply(item.clock, account, read, change, job)?;
+        self.updates[(item.clock % RACE) as usize] = Update {
+            clock: item.clock,
+            slot: account,
+            before,
+        };
+        self.recent[account % RECENT_BUCKETS] = item.clock + 1;
         Ok(())
     }
 
@@ -569,20 +522,6 @@ impl Lane {
             Some(Opcode::AdjustCollateral) => (cursor, cost_only(job.new_cost)),
             _ => (cursor, cost_only(0)),
         }
-    }
-
-    /// The account as the item issued at `clock` reads it: before the write-backs of the
-    /// items issued in the `RACE` clocks before it.
-    #[inline(always)]
-    fn read(&self, slot: usize, clock: u64) -> AccountWords {
-        if self.recent[slot % RECENT_BUCKETS] + RACE <= clock {
-            return self.accounts[slot];
-        }
-        self.updates
-            .iter()
-            .filter(|u| u.slot == slot && u.clock < clock && u.clock + RACE >= clock)
-            .min_by_key(|u| u.clock)
-            .map_or(self.accounts[slot], |u| u.before)
     }
 
     /// Items of a job race only with items of the same job: the dispatcher starts a job
@@ -623,13 +562,11 @@ impl Lane {
             return check.race_free;
         }
         let (first, count) = (run as u32 as usize, (run >> 32) as usize);
-        let account_mask = self.accounts.len() - 1;
         // A run longer than the position slots wraps onto itself: past one lap and a race
         // window, every pair of neighbours repeats one already checked.
         let count = count.min(self.positions.len() + RACE as usize);
-        let positions = &self.positions;
-        let account_at =
-            |k: usize| positions.accounts[positions.slot(first + k)] as usize & account_mask;
+        let (positions, accounts) = (&self.positions, &self.accounts);
+        let account_at = |k: usize| accounts.slot(positions.accounts[positions.slot(first + k)]);
         let race_free = (1..count).all(|k| {
             let account = account_at(k);
             (k.saturating_sub(RACE as usize)..k).all(|j| account_at(j) != account)
@@ -646,8 +583,15 @@ impl Lane {
         let [w1, w2, w3] = load.words;
         match Opcode::from_code(load.kind) {
             Some(Opcode::SetAccount) => {
-                let slot = load.index as usize & (self.accounts.len() - 1);
-                self.accounts[slot] = AccountWords([w2, w3, w1 >> 46, w1 & META_BITS]);
+                // Word 1's fields as `Opcode::SetAccount` lays them out.
+                let figures = Figures {
+                    equity: w2,
+                    margin: u128::from(w3) | u128::from(w1 >> 46) << 64,
+                    open: (w1 >> 32) as u8 & 31,
+                    state: (w1 >> 40) as u8 & 3,
+                };
+                let slot = self.accounts.slot(load.index);
+                self.accounts.load(slot, w1 as u32, figures);
                 if load.index >= self.account_count {
                     self.account_count = load.index.wrapping_add(1);
                 }
@@ -664,9 +608,30 @@ impl Lane {
     }
 }
 
+/// The account in `slot` as the item issued at `clock` reads it, given the `updates` of the
+/// last `RACE` clocks (and their filter `recent`) and its value now (`current`): before the
+/// write-backs of the items issued in the `RACE` clocks before it.
+#[inline(always)]
+fn read_around(
+    updates: &[Update],
+    recent: &[u64; RECENT_BUCKETS],
+    slot: usize,
+    clock: u64,
+    current: Figures,
+) -> Figures {
+    if recent[slot % RECENT_BUCKETS] + RACE <= clock {
+        return current;
+    }
+    updates
+        .iter()
+        .filter(|u| u.slot == slot && u.clock < clock && u.clock + RACE >= clock)
+        .min_by_key(|u| u.clock)
+        .map_or(current, |u| u.before)
+}
+
 /// The part of a lane an item's update writes: the accounts and the flag queue.
 struct Writer<'a> {
-    accounts: &'a mut [AccountWords],
+    accounts: &'a mut Accounts,
     flags: &'a mut FlagFifo,
     /// The job is a scan (which flags every account not HEALTHY).
     scan: bool,
@@ -682,15 +647,16 @@ impl<'a> Writer<'a> {
         positions: &Positions,
         item: Issued,
         job: &JobOperands,
-    ) -> Result<AccountWords, Overflow> {
+    ) -> Result<(), Overflow> {
         let slot = positions.slot(item.cursor as usize);
         let change = job.prices.change(positions.qvs[slot], job.brackets);
-        let account = positions.accounts[slot] as usize & (self.accounts.len() - 1);
-        self.apply(item.clock, account, self.accounts[account], change, job)
+        let account = self.accounts.slot(positions.accounts[slot]);
+        let read = self.accounts.get(account);
+        self.apply(item.clock, account, read, change, job)
     }
 
     /// The write side of lane `id` running a job of opcode `kind`.
-    fn new(accounts: &'a mut [AccountWords], flags: &'a mut FlagFifo, id: u8, kind: u8) -> Self {
+    fn new(accounts: &'a mut Accounts, flags: &'a mut FlagFifo, id: u8, kind: u8) -> Self {
         Writer {
             accounts,
             flags,
@@ -700,35 +666,34 @@ impl<'a> Writer<'a> {
     }
 
     /// Adds `change` to the account in `slot` as the item issued at `clock` read it (`read`),
-    /// decides its state, writes it back and queues its flag if it raises one; returns the
-    /// value it overwrote.
+    /// decides its state, writes it back and queues its flag if it raises one.
     #[inline(always)]
     fn apply(
         &mut self,
         clock: u64,
         slot: usize,
-        read: AccountWords,
+        read: Figures,
         change: Change,
         job: &JobOperands,
-    ) -> Result<AccountWords, Overflow> {
-        let margin = margin_of(&read).wrapping_add(change.margin()) & MASK_96;
-        let open = ((read.0[3] >> 32) as u8).wrapping_add(change.open) & 31;
-        let old_state = ((read.0[3] >> 40) & 3) as u8;
-        let equity = read.0[0].wrapping_add(change.equity);
+    ) -> Result<(), Overflow> {
+        let margin = read.margin.wrapping_add(change.margin()) & MASK_96;
+        let open = read.open.wrapping_add(change.open) & 31;
+        let equity = read.equity.wrapping_add(change.equity);
         let state = decide(equity, margin, open, job.warn_bps);
-        let result = AccountWords([
-            equity,
-            margin as u64,
-            (margin >> 64) as u64,
-            (read.0[3] & 0xFFFF_FFFF) | u64::from(open) << 32 | u64::from(state) << 40,
-        ]);
-        let before = std::mem::replace(&mut self.accounts[slot], result);
-
+        self.accounts.set(
+            slot,
+            Figures {
+                equity,
+                margin,
+                open,
+                state,
+            },
+        );
         // The flag, if the state changed (in a scan: if it is not HEALTHY).
         let raise = if self.scan {
             state != 0
         } else {
-            state != old_state
+            state != read.state
         };
         if raise {
             let written = clock + LANE_DEPTH as u64;
@@ -736,64 +701,28 @@ impl<'a> Writer<'a> {
                 written,
                 [
                     job.seq,
-                    (result.0[3] & 0xFFFF_FFFF) | u64::from(state) << 32 | self.tag,
-                    result.0[0],
-                    result.0[1],
-                    result.0[2],
+                    u64::from(self.accounts.id(slot)) | u64::from(state) << 32 | self.tag,
+                    equity,
+                    margin as u64,
+                    (margin >> 64) as u64,
                     written,
                 ],
             )?;
         }
-        Ok(before)
+        Ok(())
     }
 }
 
 /// Asks memory early for the account of the position `PREFETCH_DISTANCE` past `cursor` (the
 /// positions themselves stream in order, which the processor's own prefetcher follows).
 #[inline(always)]
-fn prefetch_ahead(positions: &Positions, accounts: &[AccountWords], cursor: u32) {
+fn prefetch_ahead(positions: &Positions, accounts: &Accounts, cursor: u32) {
     let ahead = positions.accounts[positions.slot(cursor as usize + PREFETCH_DISTANCE)];
-    prefetch(&accounts[ahead as usize & (accounts.len() - 1)]);
-}
-
-/// Asks the kernel to back `memory` with huge pages: account reads are random, and with 4 KiB
-/// pages nearly every one would also miss the TLB. Only advice: where it is refused, or on
-/// other systems, nothing changes but speed.
-fn huge_pages<T>(memory: Vec<T>) -> Vec<T> {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE_PAGE: usize = 2 << 20;
-        let start = memory.as_ptr() as usize;
-        let end = start + std::mem::size_of_val(memory.as_slice());
-        let first = start.next_multiple_of(HUGE_PAGE);
-        if end > first + HUGE_PAGE {
-            let length = (end - first) / HUGE_PAGE * HUGE_PAGE;
-            // SAFETY: the range lies inside `memory`'s allocation, which stays alive and is
-            // not moved (the Vec is returned as it is); MADV_HUGEPAGE changes how the pages
-            // are backed, never their contents.
-            unsafe {
-                libc::madvise(first as *mut libc::c_void, length, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    memory
+    accounts.prefetch(accounts.slot(ahead));
 }
 
 /// Positions ahead of the cursor whose accounts a lane asks memory for.
 const PREFETCH_DISTANCE: usize = 16;
-
-/// Hints the processor to bring `value` into cache (a hint only: it changes no result).
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults or writes, whatever the address; this one is of a live
-    // reference anyway.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
 
 /// Jobs whose items read a stored position (and count as position-updates).
 fn reads_position(kind: u8) -> bool {

@@ -7,12 +7,14 @@
 //!
 //! The model follows the hardware's structure: [`registers`] (the AXI4-Lite block), the
 //! dispatcher and instrument tables here, [`lane::Lane`] (a slice of the book and its
-//! pipeline), [`fifo`] (a lane's flag queue) and [`item`] (the arithmetic of one item).
+//! pipeline), `slots` (a lane's account and position memories, laid out for speed), [`fifo`]
+//! (a lane's flag queue) and [`item`] (the arithmetic of one item).
 
 pub mod fifo;
 pub mod item;
 pub mod lane;
 pub mod registers;
+mod slots;
 
 use riskpipe_hdl::ports::{PortInputs, PortOutputs};
 use riskpipe_proto::wire::{COMMAND_WORDS, FLAG_WORDS, Opcode, status};
