@@ -531,6 +531,38 @@ fn balancing_beats_round_robin_on_a_skewed_book() {
 }
 
 #[test]
+fn accounts_holding_the_same_instruments_take_neighbouring_slots() {
+    // Ids interleave three holdings: instrument 0 only, instrument 1 only, both.
+    let holdings: [&[SmallPosition]; 3] =
+        [&[(0, 1, 500)], &[(1, -2, 500)], &[(0, 3, 500), (1, 1, 500)]];
+    let accounts: Vec<(u32, i64, &[SmallPosition])> = (0..12)
+        .map(|k| (100 + k, 1_000_000, holdings[k as usize % 3]))
+        .collect();
+    let book = small_book(&accounts);
+    let geometry = CardGeometry {
+        lanes: 1,
+        ..GEOMETRY
+    };
+    let image = build_and_check(&book, geometry, DEFAULT_WARN_BPS);
+    let mut by_slot: Vec<(u32, usize)> = (0..book.accounts.len())
+        .map(|a| (image.account_slot(a).1, a))
+        .collect();
+    by_slot.sort_unstable();
+    let held = |a: usize| -> Vec<u32> {
+        let positions = book.positions.iter().filter(|p| p.account as usize == a);
+        positions.map(|p| p.instrument).collect()
+    };
+    let changes = by_slot
+        .windows(2)
+        .filter(|pair| held(pair[0].1) != held(pair[1].1))
+        .count();
+    assert_eq!(
+        changes, 2,
+        "each holding in one block of slots: {by_slot:?}"
+    );
+}
+
+#[test]
 fn empty_accounts_and_closed_positions() {
     let book = small_book(&[
         (1, 100, &[]),
