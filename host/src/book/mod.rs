@@ -5,6 +5,7 @@
 //! dense *index* every engine uses. Positions are sorted by (account index, instrument index).
 
 mod files;
+mod holdings;
 pub mod rows;
 mod tiers;
 mod validate;

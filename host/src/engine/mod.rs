@@ -16,7 +16,7 @@
 mod shard;
 mod tiers;
 
-use riskpipe_proto::{MAX_POSITIONS_PER_ACCOUNT, State};
+use riskpipe_proto::State;
 
 use crate::book::Book;
 use crate::flags::Flag;
@@ -184,37 +184,13 @@ fn merge_sorted(a: &[Flag], b: &[Flag]) -> Vec<Flag> {
     merged
 }
 
-/// Book account indices ordered by the instruments each account holds: its open instruments'
-/// popularity ranks (0 = most positions), sorted ascending, compared lexicographically. Holders
-/// of the most popular instrument form one run, holders of the next form runs inside and after
-/// it, and so on, so every instrument's holders cluster. Accounts with no open position go last.
+/// Book account indices ordered by the instruments each holds open ([`Book::holding_keys`]),
+/// then by index.
 fn internal_order(book: &Book, starts: &[usize]) -> Vec<u32> {
-    let mut held = vec![0u64; book.instruments.len()];
-    for p in book.positions.iter().filter(|p| p.qty != 0) {
-        held[p.instrument as usize] += 1;
-    }
-    let mut by_popularity: Vec<usize> = (0..held.len()).collect();
-    by_popularity.sort_by_key(|&i| (std::cmp::Reverse(held[i]), i));
-    let mut rank = vec![0u16; held.len()];
-    for (r, &i) in by_popularity.iter().enumerate() {
-        rank[i] = r as u16;
-    }
-    let key = |a: usize| {
-        let mut key = [u16::MAX; MAX_POSITIONS_PER_ACCOUNT];
-        let open = book.positions[starts[a]..starts[a + 1]]
-            .iter()
-            .filter(|p| p.qty != 0);
-        for (slot, p) in key.iter_mut().zip(open) {
-            *slot = rank[p.instrument as usize];
-        }
-        key.sort_unstable();
-        key
-    };
-    let mut order: Vec<([u16; MAX_POSITIONS_PER_ACCOUNT], u32)> = (0..book.accounts.len())
-        .map(|a| (key(a), a as u32))
-        .collect();
-    order.sort_unstable();
-    order.into_iter().map(|(_, a)| a).collect()
+    let keys = book.holding_keys(starts, |p| p.qty != 0);
+    let mut order: Vec<u32> = (0..book.accounts.len()).map(|a| a as u32).collect();
+    order.sort_unstable_by_key(|&a| (keys[a as usize], a));
+    order
 }
 
 /// Splits `order` into at most `parts` runs holding about equal numbers of positions;

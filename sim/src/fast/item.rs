@@ -194,8 +194,12 @@ impl PriceMove {
         if brackets.sorted && low > 0 {
             for t in 1..used {
                 from[t] = sizes(brackets.floors[t].into(), low);
-                let next = brackets.floors.get(t + 1).filter(|_| t + 1 < used);
-                below[t] = sizes(next.map_or(1 << 64, |&floor| floor.into()), high);
+                let next = if t + 1 < used {
+                    brackets.floors[t + 1].into()
+                } else {
+                    1 << 64
+                };
+                below[t] = sizes(next, high);
             }
         }
         PriceMove {

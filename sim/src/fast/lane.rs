@@ -475,8 +475,7 @@ impl Lane {
             return Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind)
                 .price_item(&self.positions, item, job);
         }
-        let slot = self.positions.slot(item.cursor as usize);
-        let (account, change) = self.item_change(slot, item.cursor, job);
+        let (account, change) = self.item_change(item.cursor, job);
         let account = self.accounts.slot(account);
         let mut writer = Writer::new(&mut self.accounts, &mut self.flags, self.id, self.kind);
         if self.race_free {
@@ -495,11 +494,12 @@ impl Lane {
         Ok(())
     }
 
-    /// The account slot an item updates and the change it makes; a position change writes
-    /// its new values back.
+    /// The account slot the item at `cursor` updates and the change it makes; a position
+    /// change writes its new values back.
     #[inline(always)]
-    fn item_change(&mut self, slot: usize, cursor: u32, job: &JobOperands) -> (u32, Change) {
+    fn item_change(&mut self, cursor: u32, job: &JobOperands) -> (u32, Change) {
         let p = &mut self.positions;
+        let slot = cursor as usize;
         let account = p.accounts[slot];
         // Side a is the stored position at P_a; a price update keeps it at P_b, a position
         // change puts the new one there.
@@ -566,7 +566,7 @@ impl Lane {
         // window, every pair of neighbours repeats one already checked.
         let count = count.min(self.positions.len() + RACE as usize);
         let (positions, accounts) = (&self.positions, &self.accounts);
-        let account_at = |k: usize| accounts.slot(positions.accounts[positions.slot(first + k)]);
+        let account_at = |k: usize| accounts.slot(positions.accounts[first + k]);
         let race_free = (1..count).all(|k| {
             let account = account_at(k);
             (k.saturating_sub(RACE as usize)..k).all(|j| account_at(j) != account)
@@ -598,7 +598,7 @@ impl Lane {
             }
             Some(Opcode::SetPosition) => {
                 let p = &mut self.positions;
-                let slot = p.slot(load.index as usize);
+                let slot = load.index as usize;
                 (p.accounts[slot], p.qvs[slot], p.costs[slot]) = (w1 as u32, w2, w3);
                 self.position_loads += 1;
             }
@@ -648,7 +648,7 @@ impl<'a> Writer<'a> {
         item: Issued,
         job: &JobOperands,
     ) -> Result<(), Overflow> {
-        let slot = positions.slot(item.cursor as usize);
+        let slot = item.cursor as usize;
         let change = job.prices.change(positions.qvs[slot], job.brackets);
         let account = self.accounts.slot(positions.accounts[slot]);
         let read = self.accounts.get(account);
@@ -717,7 +717,7 @@ impl<'a> Writer<'a> {
 /// positions themselves stream in order, which the processor's own prefetcher follows).
 #[inline(always)]
 fn prefetch_ahead(positions: &Positions, accounts: &Accounts, cursor: u32) {
-    let ahead = positions.accounts[positions.slot(cursor as usize + PREFETCH_DISTANCE)];
+    let ahead = positions.accounts[cursor as usize + PREFETCH_DISTANCE];
     accounts.prefetch(accounts.slot(ahead));
 }
 

@@ -172,12 +172,6 @@ impl Positions {
         }
     }
 
-    /// The slot a cursor addresses (the cursor's low bits).
-    #[inline(always)]
-    pub fn slot(&self, cursor: usize) -> usize {
-        self.accounts.slot(cursor)
-    }
-
     /// Slots.
     pub fn len(&self) -> usize {
         self.accounts.len()
